@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layout fixed by the design card (DESIGN.md §2): three library modules with one-way
+// dependencies (Train → Model, Train → Distributed) and a thin executable.
+let releaseFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "ft-dist",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "ft-dist", targets: ["FTDist"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: OpenMPI's handles are macros Swift cannot import, the shim header wraps them.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: releaseFlags),
+        .target(name: "Model", dependencies: ["CBLAS"], swiftSettings: releaseFlags),
+        .target(name: "Train", dependencies: ["Model", "Distributed"], swiftSettings: releaseFlags),
+        .executableTarget(name: "FTDist",
+                          dependencies: ["Train", "Model", "Distributed",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: releaseFlags),
+        .testTarget(name: "ModelTests", dependencies: ["Model"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Model", "Distributed"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

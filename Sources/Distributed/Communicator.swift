@@ -1,0 +1,49 @@
+/// Collective operations between the ranks of a data-parallel run. Every rank calls the
+/// same operations in the same order; buffers are summed in place.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    /// Human-readable description of the transport ("single process", "MPI (OpenMPI …)").
+    var transport: String { get }
+    /// Sum `buffer` over all ranks, in place, on every rank.
+    func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    func allReduceSum(_ values: inout [Double]) throws
+    /// Maximum over ranks, for agreement checks (e.g. "did any rank fail?").
+    func allReduceMax(_ values: inout [Double]) throws
+    /// Copy root's bytes to every rank (lengths may differ before the call).
+    func broadcast(_ bytes: inout [UInt8], root: Int) throws
+    func barrier() throws
+    /// Every rank's bytes, in rank order, on root (nil on the other ranks).
+    func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
+}
+
+public struct CommunicatorError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Size-1 communicator: `ft-dist train` started without mpirun. Every collective is the identity.
+public final class SingleProcessCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public var transport: String { "single process" }
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allReduceSum(_ values: inout [Double]) throws {}
+    public func allReduceMax(_ values: inout [Double]) throws {}
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
+    public func barrier() throws {}
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
+}
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    /// Broadcast a string from root (configuration agreement, checkpoint paths).
+    public func broadcast(_ string: String, root: Int = 0) throws -> String {
+        var bytes = Array(string.utf8)
+        try broadcast(&bytes, root: root)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,124 @@
+import CMPI
+import Foundation
+
+/// MPI through OpenMPI's C API. Errors are returned (MPI_ERRORS_RETURN) and turned into
+/// Swift errors naming the operation; a dead peer is reported by mpirun, which then ends the job.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    private let comm: MPI_Comm
+    private var finalized = false
+
+    /// True when this process was started by mpirun/orterun (or another PMIx launcher).
+    public static var launchedByMPI: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil
+    }
+
+    public init() throws {
+        var provided: Int32 = 0
+        var initialized: Int32 = 0
+        MPI_Initialized(&initialized)
+        if initialized == 0 {
+            let rc = MPI_Init_thread(nil, nil, ftdist_thread_funneled(), &provided)
+            guard rc == ftdist_success() else { throw CommunicatorError("MPI_Init_thread failed (code \(rc))") }
+        }
+        comm = ftdist_comm_world()
+        MPI_Comm_set_errhandler(comm, ftdist_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(comm, &r)
+        MPI_Comm_size(comm, &s)
+        rank = Int(r)
+        size = Int(s)
+    }
+
+    deinit { finalize() }
+
+    public func finalize() {
+        guard !finalized else { return }
+        finalized = true
+        var done: Int32 = 0
+        MPI_Finalized(&done)
+        if done == 0 { MPI_Finalize() }
+    }
+
+    public var transport: String {
+        var len: Int32 = 0
+        var buf = [CChar](repeating: 0, count: 4096)
+        MPI_Get_library_version(&buf, &len)
+        let first = String(cString: buf).split(separator: ",").first.map(String.init) ?? "MPI"
+        return "MPI (\(first))"
+    }
+
+    private func check(_ rc: Int32, _ what: String) throws {
+        guard rc != ftdist_success() else { return }
+        var len: Int32 = 0
+        var buf = [CChar](repeating: 0, count: 1024)
+        MPI_Error_string(rc, &buf, &len)
+        throw CommunicatorError("\(what) failed on rank \(rank): \(String(cString: buf))")
+    }
+
+    /// MPI counts are Int32: large buffers go in chunks of at most 2^30 elements.
+    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = min(buffer.count - offset, 1 << 30)
+            try check(MPI_Allreduce(ftdist_in_place(), buffer.baseAddress! + offset, Int32(n), ftdist_float(), ftdist_op_sum(), comm),
+                      "MPI_Allreduce(sum, \(n) floats)")
+            offset += n
+        }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) throws {
+        let n = Int32(values.count)
+        try values.withUnsafeMutableBufferPointer { b in
+            try check(MPI_Allreduce(ftdist_in_place(), b.baseAddress, n, ftdist_double(), ftdist_op_sum(), comm), "MPI_Allreduce(sum doubles)")
+        }
+    }
+
+    public func allReduceMax(_ values: inout [Double]) throws {
+        let n = Int32(values.count)
+        try values.withUnsafeMutableBufferPointer { b in
+            try check(MPI_Allreduce(ftdist_in_place(), b.baseAddress, n, ftdist_double(), ftdist_op_max(), comm), "MPI_Allreduce(max doubles)")
+        }
+    }
+
+    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {
+        var count = Int64(bytes.count)
+        try check(MPI_Bcast(&count, 1, ftdist_int64(), Int32(root), comm), "MPI_Bcast(length)")
+        if rank != root { bytes = [UInt8](repeating: 0, count: Int(count)) }
+        guard count > 0 else { return }
+        try bytes.withUnsafeMutableBytes { b in
+            try check(MPI_Bcast(b.baseAddress, Int32(count), ftdist_byte(), Int32(root), comm), "MPI_Bcast")
+        }
+    }
+
+    public func barrier() throws {
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? {
+        var myCount = Int32(bytes.count)
+        var counts = [Int32](repeating: 0, count: size)
+        try check(MPI_Gather(&myCount, 1, ftdist_int32(), &counts, 1, ftdist_int32(), Int32(root), comm), "MPI_Gather(lengths)")
+        var displacements = [Int32](repeating: 0, count: size)
+        if rank == root { for i in 1..<max(size, 1) { displacements[i] = displacements[i - 1] + counts[i - 1] } }
+        let total = rank == root ? Int(counts.reduce(0, +)) : 0
+        var all = [UInt8](repeating: 0, count: max(total, 1))
+        var mine = bytes
+        try mine.withUnsafeMutableBytes { sb in
+            try all.withUnsafeMutableBytes { rb in
+                try check(MPI_Gatherv(sb.baseAddress, myCount, ftdist_byte(), rb.baseAddress, &counts, &displacements,
+                                      ftdist_byte(), Int32(root), comm), "MPI_Gatherv")
+            }
+        }
+        guard rank == root else { return nil }
+        return (0..<size).map { Array(all[Int(displacements[$0])..<Int(displacements[$0] + counts[$0])]) }
+    }
+}
+
+/// The communicator for this process: MPI when started by mpirun, otherwise single-process
+/// (so a bare `ft-dist train` needs no MPI runtime at all).
+public func makeCommunicator() throws -> Communicator {
+    MPICommunicator.launchedByMPI ? try MPICommunicator() : SingleProcessCommunicator()
+}

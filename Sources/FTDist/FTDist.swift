@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import Train
+
+/// The `ft-dist` command line: argument parsing only; the work lives in Train and Model.
+@main
+struct FTDist: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ft-dist",
+        abstract: "Full fine-tuning of Gemma 3 270M on Banking77 with MPI data parallelism on CPUs.",
+        discussion: """
+        Single-rank debugging:   ft-dist train --max-steps 30
+        Data parallel, one host: mpirun -np 2 ft-dist train   (or launch/local.sh 2)
+        Several hosts:           launch/hostfile.sh hostfiles/two-hosts.txt 2
+        The model defaults to models/gemma-3-270m-q4_k_m.gguf and the data to data/banking77
+        (installed by scripts/setup.sh); FTDIST_MODEL and FTDIST_DATA override them.
+        """,
+        subcommands: [GenerateCommand.self, TokenizeCommand.self, InfoCommand.self])
+}
+
+/// Run `body`, turning any error into one line on stderr and a non-zero exit (never a trap).
+func runReportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        FileHandle.standardError.write(Data("ft-dist: error: \(error)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+func fflushStdout() { fflush(stdout) }

@@ -1,0 +1,35 @@
+import Foundation
+
+/// A Gemma 3 model in fp32: config, layout and the one parameter buffer.
+public final class GemmaModel {
+    public let config: GemmaConfig
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+
+    public init(config: GemmaConfig) {
+        self.config = config
+        layout = ParameterLayout(config: config)
+        parameters = FloatBuffer(count: layout.count)
+    }
+
+    /// Load and dequantize every tensor of a GGUF file; shapes are checked against the config.
+    public convenience init(gguf: GGUFFile) throws {
+        try self.init(config: GemmaConfig(gguf: gguf))
+        for t in layout.tensors {
+            let info = try gguf.requireTensor(t.ggufName, shape: t.shape)
+            gguf.dequantize(info, into: parameters.pointer + t.offset)
+        }
+        let known = Set(layout.tensors.map(\.ggufName))
+        if let extra = gguf.tensors.first(where: { !known.contains($0.name) }) {
+            throw ModelFileError(file: gguf.path, "unexpected tensor \(extra.name) for a gemma3 model")
+        }
+        for t in layout.tensors {
+            let p = parameters.pointer + t.offset
+            for i in 0..<t.count where !p[i].isFinite {
+                throw ModelFileError(file: gguf.path, "tensor \(t.ggufName) holds a non-finite value")
+            }
+        }
+    }
+
+    public func pointer(_ offset: Int) -> UnsafeMutablePointer<Float> { parameters.pointer + offset }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Model
+
+/// AdamW with PyTorch's semantics (torch.optim.AdamW, non-fused): decoupled weight decay
+/// p ← p·(1 − lr·wd) (skipped for norm weights), m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g²,
+/// p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε). Moments are one flat buffer each, laid out
+/// like the parameters, so a step is a single threaded pass.
+public final class AdamW {
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+    public var weightDecay: Float
+    public private(set) var step = 0
+    public let m: FloatBuffer
+    public let v: FloatBuffer
+    /// Ranges of the flat buffer that take weight decay (everything but the norms).
+    private let decayRanges: [Range<Int>]
+
+    public init(layout: ParameterLayout, weightDecay: Float = 0) {
+        self.weightDecay = weightDecay
+        m = FloatBuffer(count: layout.count)
+        v = FloatBuffer(count: layout.count)
+        decayRanges = layout.tensors.filter { !$0.isNorm }.map { $0.offset..<($0.offset + $0.count) }
+    }
+
+    /// Restore the step count (moments are restored by copying into m and v).
+    public func restore(step: Int) { self.step = step }
+
+    /// One update with learning rate `lr`; gradients are multiplied by `gradScale` on the fly
+    /// (the clipping coefficient), which saves a separate pass over the 1 GB gradient.
+    public func update(parameters p: FloatBuffer, gradients g: FloatBuffer, lr: Float, gradScale: Float = 1) {
+        step += 1
+        let bc1 = 1 - pow(Double(beta1), Double(step))
+        let bc2 = 1 - pow(Double(beta2), Double(step))
+        let stepSize = Float(Double(lr) / bc1)
+        let bc2Sqrt = Float(bc2.squareRoot())
+        let (b1, b2, eps) = (beta1, beta2, eps)
+        if weightDecay != 0 {
+            let keep = 1 - lr * weightDecay
+            for r in decayRanges { parallelChunks(r) { lo, hi in for i in lo..<hi { p.pointer[i] *= keep } } }
+        }
+        let pp = p.pointer, gp = g.pointer, mp = m.pointer, vp = v.pointer
+        parallelChunks(0..<p.count) { lo, hi in
+            for i in lo..<hi {
+                let grad = gp[i] * gradScale
+                let mi = mp[i] + (grad - mp[i]) * (1 - b1)
+                let vi = vp[i] * b2 + (1 - b2) * grad * grad
+                mp[i] = mi
+                vp[i] = vi
+                pp[i] -= stepSize * mi / (vi.squareRoot() / bc2Sqrt + eps)
+            }
+        }
+    }
+}
+
+/// Run `body` over contiguous chunks of `range` on all cores.
+func parallelChunks(_ range: Range<Int>, chunk: Int = 1 << 20, _ body: (Int, Int) -> Void) {
+    let n = range.count
+    guard n > 0 else { return }
+    let chunks = (n + chunk - 1) / chunk
+    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        let lo = range.lowerBound + c * chunk
+        body(lo, min(lo + chunk, range.upperBound))
+    }
+}

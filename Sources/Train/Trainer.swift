@@ -1,0 +1,96 @@
+import Distributed
+import Foundation
+import Model
+
+/// The data-parallel training loop. Every rank holds a full replica; each global batch is
+/// split into contiguous shards; each rank's loss is its shard's cross-entropy sum divided by
+/// the *global* label count, so the all-reduced gradient is exactly the single-process one.
+public final class Trainer {
+    public let options: TrainingOptions
+    public let model: GemmaModel
+    public let data: TrainingData
+    public let comm: Communicator
+    public let gradients: FloatBuffer
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public private(set) var plan: BatchPlan
+    /// Optimizer steps completed so far (the next step's 0-based index).
+    public private(set) var completedSteps = 0
+    public private(set) var history: [StepRecord] = []
+    private let pass: GemmaTrainingPass
+
+    public init(options: TrainingOptions, model: GemmaModel, data: TrainingData, comm: Communicator) throws {
+        try options.validate()
+        self.options = options
+        self.model = model
+        self.data = data
+        self.comm = comm
+        gradients = FloatBuffer(count: model.layout.count)
+        optimizer = AdamW(layout: model.layout, weightDecay: Float(options.weightDecay))
+        plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
+                             seed: options.seed)
+        schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
+                                        totalSteps: plan.totalSteps)
+        pass = GemmaTrainingPass(model: model, sharePrefix: options.sharePrefix)
+    }
+
+    public var totalSteps: Int { plan.totalSteps }
+
+    /// Continue from a checkpoint's position (the moments and weights are restored by the caller).
+    public func restore(completedSteps: Int, history: [StepRecord]) {
+        self.completedSteps = completedSteps
+        self.history = history
+        optimizer.restore(step: completedSteps)
+    }
+
+    /// One optimizer step on the next global batch of the plan.
+    @discardableResult
+    public func step() throws -> StepRecord {
+        let rows = try plan.globalBatch(step: completedSteps)
+        return try step(rows: rows)
+    }
+
+    /// One optimizer step on the given global batch (0-based indices into `data.train`).
+    @discardableResult
+    public func step(rows: [Int]) throws -> StepRecord {
+        let start = Date()
+        let examples = rows.map { data.train[$0] }
+        let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
+        let shardRange = try BatchPlan.shardRange(count: rows.count, rank: comm.rank, size: comm.size)
+        let shard = LabelMaskedBatch(Array(examples[shardRange]))
+
+        gradients.zero()
+        let (lossSum, _) = pass.run(shard, lossScale: 1 / Float(max(globalLabels, 1)), gradients: gradients)
+        let afterBackward = Date()
+        try comm.allReduceSum(gradients.buffer)
+        var totals = [lossSum]
+        try comm.allReduceSum(&totals)
+        let afterReduce = Date()
+
+        let norm = GradientClipping.globalNorm(gradients)
+        guard norm.isFinite else {
+            throw TrainingError("step \(completedSteps + 1): the gradient norm is not finite (\(norm)); stopping before the weights are damaged")
+        }
+        let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: options.maxGradNorm)
+        let lr = schedule.lr(step: completedSteps)
+        optimizer.update(parameters: model.parameters, gradients: gradients, lr: Float(lr), gradScale: coefficient)
+        let end = Date()
+
+        completedSteps += 1
+        let record = StepRecord(step: completedSteps, epoch: plan.epoch(ofStep: completedSteps - 1),
+                                loss: totals[0] / Double(max(globalLabels, 1)), gradNorm: norm, lr: lr,
+                                tokens: examples.reduce(0) { $0 + $1.ids.count }, labelTokens: globalLabels,
+                                packedRows: pass.lastPackedRows, seconds: end.timeIntervalSince(start),
+                                forwardBackwardSeconds: afterBackward.timeIntervalSince(start),
+                                allReduceSeconds: afterReduce.timeIntervalSince(afterBackward),
+                                optimizerSeconds: end.timeIntervalSince(afterReduce), rows: rows.map { data.train[$0].row })
+        history.append(record)
+        return record
+    }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

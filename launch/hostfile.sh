@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Starts N ranks of ft-dist across the machines of an Open MPI hostfile.
+#
+# Usage: launch/hostfile.sh HOSTFILE N [ft-dist args...]
+#   e.g. launch/hostfile.sh hostfiles/two-hosts.txt 2 train
+#
+# Requirements (see README.md, "Running across machines"):
+# - the ft-dist binary sits at the SAME absolute path on every host (default
+#   <repo>/.build/release/ft-dist; FTDIST_BIN overrides), built for that host;
+#   the model and data paths passed to ft-dist must also resolve on every host;
+# - passwordless ssh from this host to every other host, and the same Open MPI
+#   version everywhere (FTDIST_MPI_PREFIX=/usr passes --prefix when mpirun's
+#   daemons are not found on the remote PATH);
+# - every host line has slots=K (the ranks that host runs); ranks fill host after
+#   host in hostfile order (--map-by slot).
+#
+# Environment:
+#   FTDIST_CORES_PER_HOST  cores of each host (default: nproc of this host);
+#                          OpenBLAS threads per rank = max(1, cores / largest slots=)
+#   FTDIST_NET_IF          network interface(s) or CIDR for MPI traffic, e.g. eth1 or
+#                          10.0.0.0/24 (btl_tcp_if_include and oob_tcp_if_include)
+#   FTDIST_MPI_PREFIX      Open MPI install prefix on the remote hosts (--prefix)
+#   FTDIST_*               every FTDIST_* variable is passed to all ranks (-x)
+# Transports: shared memory between ranks of one host, TCP between hosts
+# (--mca pml ob1 --mca btl "self,vader,tcp").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+die() { printf '[launch] error: %s\n' "$*" >&2; exit 1; }
+
+[ $# -ge 2 ] || die "usage: launch/hostfile.sh HOSTFILE N [ft-dist args...]"
+hostfile=$1 n=$2; shift 2
+[ -f "$hostfile" ] || die "hostfile $hostfile not found"
+hostfile=$(cd "$(dirname "$hostfile")" && pwd)/$(basename "$hostfile")
+[[ "$n" =~ ^[1-9][0-9]*$ ]] || die "N must be a positive integer, got '$n'"
+
+bin=${FTDIST_BIN:-$ROOT/.build/release/ft-dist}
+case "$bin" in /*) ;; *) bin=$ROOT/$bin ;; esac
+[ -x "$bin" ] || die "$bin not found or not executable here (it must exist at this same path on every host)"
+command -v mpirun >/dev/null 2>&1 || die "mpirun not found (run scripts/setup.sh)"
+
+# Hosts and their slots= (comments and blank lines skipped).
+hosts=0 total_slots=0 max_slots=0
+while read -r host rest; do
+  case "$host" in ''|'#'*) continue ;; esac
+  [[ "$rest" =~ (^|[[:space:]])slots=([0-9]+) ]] || die "$hostfile: host '$host' has no slots=K"
+  slots=${BASH_REMATCH[2]}
+  hosts=$((hosts + 1)) total_slots=$((total_slots + slots))
+  [ "$slots" -le "$max_slots" ] || max_slots=$slots
+done < "$hostfile"
+[ "$hosts" -gt 0 ] || die "$hostfile lists no hosts"
+[ "$n" -le "$total_slots" ] || die "N=$n ranks but $hostfile has only $total_slots slots"
+
+cores=${FTDIST_CORES_PER_HOST:-$(nproc)}
+[[ "$cores" =~ ^[1-9][0-9]*$ ]] || die "FTDIST_CORES_PER_HOST must be a positive integer"
+threads=$((cores / max_slots))
+[ "$threads" -ge 1 ] || threads=1
+
+cmd=(mpirun --hostfile "$hostfile" -np "$n")
+[ "$(id -u)" -ne 0 ] || cmd+=(--allow-run-as-root)
+[ -z "${FTDIST_MPI_PREFIX:-}" ] || cmd+=(--prefix "$FTDIST_MPI_PREFIX")
+if [ "$max_slots" -gt "$cores" ]; then
+  cmd+=(--map-by slot --bind-to none)
+elif [ "$threads" -gt 1 ]; then
+  cmd+=(--map-by "slot:PE=$threads" --bind-to core)
+else
+  cmd+=(--map-by slot --bind-to core)
+fi
+cmd+=(--mca pml ob1 --mca btl "self,vader,tcp")
+if [ -n "${FTDIST_NET_IF:-}" ]; then
+  cmd+=(--mca btl_tcp_if_include "$FTDIST_NET_IF" --mca oob_tcp_if_include "$FTDIST_NET_IF")
+fi
+cmd+=(-x "OPENBLAS_NUM_THREADS=$threads" -x "OMP_NUM_THREADS=$threads")
+while IFS= read -r var; do
+  cmd+=(-x "$var")
+done < <(compgen -e | grep '^FTDIST_' || true)
+cmd+=("$bin" "$@")
+
+cd "$ROOT"
+printf '[launch] %d rank(s) on %d host(s) (%d slots), %d core(s) per host, %d OpenBLAS thread(s) per rank\n' \
+  "$n" "$hosts" "$total_slots" "$cores" "$threads"
+printf '[launch]'; printf ' %q' "${cmd[@]}"; printf '\n'
+exec "${cmd[@]}"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job: installs and builds everything (scripts/setup.sh), then trains with the
+# reference recipe under mpirun on this machine:
+#   launch/local.sh RANKS train [extra args...]
+# RANKS = number of cores (nproc); FTDIST_RANKS overrides. Extra arguments go to
+# `ft-dist train` (without any, the recipe's defaults apply).
+#   e.g. FTDIST_RANKS=1 scripts/train.sh --epochs 1
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+"$ROOT/scripts/setup.sh"
+
+ranks=${FTDIST_RANKS:-$(nproc)}
+exec "$ROOT/launch/local.sh" "$ranks" train "$@"
