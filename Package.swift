@@ -27,9 +27,11 @@ let package = Package(
                           dependencies: ["Train", "Model", "Distributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: releaseFlags),
-        .testTarget(name: "ModelTests", dependencies: ["Model"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Model", "Distributed"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
+        .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Model", "Distributed", "TestSupport"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -12,6 +12,8 @@ public protocol Communicator: AnyObject {
     func allReduceMax(_ values: inout [Double]) throws
     /// Copy root's bytes to every rank (lengths may differ before the call).
     func broadcast(_ bytes: inout [UInt8], root: Int) throws
+    /// Copy root's floats to every rank (same count everywhere).
+    func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws
     func barrier() throws
     /// Every rank's bytes, in rank order, on root (nil on the other ranks).
     func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
@@ -33,6 +35,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func allReduceSum(_ values: inout [Double]) throws {}
     public func allReduceMax(_ values: inout [Double]) throws {}
     public func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {}
     public func barrier() throws {}
     public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
 }

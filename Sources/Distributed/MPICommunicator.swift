@@ -93,6 +93,15 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {
+        var offset = 0
+        while offset < buffer.count {
+            let n = min(buffer.count - offset, 1 << 30)
+            try check(MPI_Bcast(buffer.baseAddress! + offset, Int32(n), ftdist_float(), Int32(root), comm), "MPI_Bcast(\(n) floats)")
+            offset += n
+        }
+    }
+
     public func barrier() throws {
         try check(MPI_Barrier(comm), "MPI_Barrier")
     }

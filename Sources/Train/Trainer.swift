@@ -18,6 +18,11 @@ public final class Trainer {
     public private(set) var completedSteps = 0
     public private(set) var history: [StepRecord] = []
     private let pass: GemmaTrainingPass
+    /// Asked at every step: does this rank want the run to stop (a signal arrived)?
+    public var localStopRequested: () -> Bool = { false }
+    /// Set when any rank asked to stop during the last step; all ranks agree on it, so they
+    /// all leave the loop after the same step.
+    public private(set) var stopAgreed = false
 
     public init(options: TrainingOptions, model: GemmaModel, data: TrainingData, comm: Communicator) throws {
         try options.validate()
@@ -63,8 +68,10 @@ public final class Trainer {
         let (lossSum, _) = pass.run(shard, lossScale: 1 / Float(max(globalLabels, 1)), gradients: gradients)
         let afterBackward = Date()
         try comm.allReduceSum(gradients.buffer)
-        var totals = [lossSum]
+        // the loss and the stop requests ride on one small all-reduce
+        var totals = [lossSum, localStopRequested() ? 1 : 0]
         try comm.allReduceSum(&totals)
+        stopAgreed = totals[1] > 0
         let afterReduce = Date()
 
         let norm = GradientClipping.globalNorm(gradients)
@@ -86,6 +93,25 @@ public final class Trainer {
                                 optimizerSeconds: end.timeIntervalSince(afterReduce), rows: rows.map { data.train[$0].row })
         history.append(record)
         return record
+    }
+}
+
+extension Trainer {
+    /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
+    /// the ranks split the examples and all-reduce the sums.
+    public func evaluationLoss(_ examples: [TokenizedExample], batchSize: Int = 16) throws -> Double {
+        let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
+        var sums = [0.0, 0.0]
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let end = min(start + batchSize, mine.upperBound)
+            let r = pass.run(LabelMaskedBatch(Array(examples[start..<end])), lossScale: 1, gradients: nil)
+            sums[0] += r.lossSum
+            sums[1] += Double(r.labelCount)
+            start = end
+        }
+        try comm.allReduceSum(&sums)
+        return sums[0] / max(sums[1], 1)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Model
 
 /// The real Gemma 3 270M, loaded once for all tests of this bundle (≈1 GB of fp32 weights).

@@ -3,22 +3,12 @@
 
 import Foundation
 import XCTest
+import TestSupport
 import Train
 
 enum DataFixtures {
-    /// ../shared (DESIGN.md §9) relative to the repository; FTDIST_SHARED overrides.
-    static let sharedDir: URL = {
-        if let env = ProcessInfo.processInfo.environment["FTDIST_SHARED"] {
-            return URL(fileURLWithPath: env)
-        }
-        let repo = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let sibling = repo.deletingLastPathComponent().appendingPathComponent("shared")
-        if FileManager.default.fileExists(atPath: sibling.appendingPathComponent("data/banking77").path) {
-            return sibling
-        }
-        return URL(fileURLWithPath: "/work/shared")
-    }()
+    /// ../shared (DESIGN.md §9); FTDIST_SHARED overrides.
+    static var sharedDir: URL { TestPaths.sharedDir }
 
     static var banking77Dir: URL { sharedDir.appendingPathComponent("data/banking77") }
     static var referenceDir: URL { sharedDir.appendingPathComponent("reference") }

@@ -1,6 +1,7 @@
 import Distributed
 import Foundation
 import Model
+import TestSupport
 import Train
 import XCTest
 
@@ -56,10 +57,7 @@ final class TrajectoryParityTests: XCTestCase {
 
 /// A trainer on the real model and Banking77, as `ft-dist train` builds it.
 enum RealTrainer {
-    static var modelPath: String {
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        return repo.appendingPathComponent("models/gemma-3-270m-q4_k_m.gguf").path
-    }
+    static var modelPath: String { TestPaths.modelPath }
 
     static func make(options configure: (inout TrainingOptions) -> Void = { _ in },
                      comm: Communicator = SingleProcessCommunicator()) throws -> Trainer {

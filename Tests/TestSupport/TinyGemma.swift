@@ -1,17 +1,17 @@
 import Foundation
-@testable import Model
+import Model
 
 /// A small random Gemma-shaped model written as a GGUF with the project's writer and loaded
 /// through the same loader as the real model. Two layers: layer 0 sliding (window 4, so the
 /// window mask matters), layer 1 global; 4 query heads sharing `kvHeads` KV heads.
-enum TinyGemma {
-    static func config(kvHeads: Int = 1) -> GemmaConfig {
+public enum TinyGemma {
+    public static func config(kvHeads: Int = 1) -> GemmaConfig {
         GemmaConfig(vocabSize: 300, hidden: 64, intermediate: 96, layers: 2, heads: 4, kvHeads: kvHeads, headDim: 16,
                     rmsEps: 1e-6, slidingWindow: 4, ropeBaseGlobal: 1_000_000, ropeBaseLocal: 10_000, slidingPattern: 2)
     }
 
     /// Vocabulary: 4 specials, 256 byte tokens, then a few pieces.
-    static func vocabulary(size: Int) -> (tokens: [String], scores: [Float], types: [Int32]) {
+    public static func vocabulary(size: Int) -> (tokens: [String], scores: [Float], types: [Int32]) {
         var tokens = ["<pad>", "<eos>", "<bos>", "<unk>"]
         var types: [Int32] = [3, 3, 3, 2]
         for b in 0..<256 { tokens.append(String(format: "<0x%02X>", b)); types.append(6) }
@@ -23,7 +23,7 @@ enum TinyGemma {
     }
 
     /// Write the model to a temporary GGUF and return its path.
-    static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil) throws -> String {
+    public static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil) throws -> String {
         var rng = SplitMix64(seed: seed)
         var w = GGUFWriter()
         w.set("general.architecture", .string("gemma3"))
@@ -61,27 +61,27 @@ enum TinyGemma {
         return out
     }
 
-    static func load(kvHeads: Int = 1, seed: UInt64 = 7) throws -> GemmaModel {
+    public static func load(kvHeads: Int = 1, seed: UInt64 = 7) throws -> GemmaModel {
         let path = try write(config: config(kvHeads: kvHeads), seed: seed)
         return try GemmaModel(gguf: GGUFFile(path: path))
     }
 }
 
 /// Deterministic random numbers for tests.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+public struct SplitMix64 {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
-    mutating func normal() -> Float {
+    public mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 24) }
+    public mutating func normal() -> Float {
         let u1 = max(uniform(), 1e-7), u2 = uniform()
         return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
     }
-    mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    public mutating func int(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Train
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Fully fine-tune Gemma 3 270M on Banking77 (defaults: the reference recipe).",
+        discussion: """
+        Started by mpirun, every rank holds a full fp32 replica and trains on its shard of each
+        global batch; gradients are all-reduced before each AdamW step; rank 0 writes the run
+        directory: run_config.json, metrics.jsonl (one line per step: loss, grad norm, lr, token
+        counts, seconds, train.csv rows), validation.jsonl, checkpoint-NNNNNN/ and eval-test/.
+        Started without mpirun it runs as a single rank.
+        SIGINT/SIGTERM stop the run after the current step with a final checkpoint;
+        continue with --resume latest.
+        """)
+
+    @Option(help: "GGUF model to start from.") var model: String?
+    @Option(help: "Banking77 directory (train.csv, test.csv, categories.json).") var data: String?
+    @Option(help: "Run directory.") var output = "runs/banking77"
+    @Option(help: "Epochs over the training rows.") var epochs = 3
+    @Option(help: "Global batch size (split over the ranks).") var batchSize = 16
+    @Option(help: "Peak learning rate.") var lr = 5e-5
+    @Option(help: "Learning-rate schedule: cosine, linear or constant.") var scheduler = "cosine"
+    @Option(help: "Linear warmup steps.") var warmupSteps = 0
+    @Option(help: "Decoupled AdamW weight decay (never applied to norm weights).") var weightDecay = 0.0
+    @Option(help: "Clip the global gradient norm to this value (0: off).") var maxGradNorm = 1.0
+    @Option(help: "Seed of the per-epoch shuffles and the validation sample.") var seed = 42
+    @Option(help: "Stop after this many steps (the schedule still spans all epochs).") var maxSteps: Int?
+    @Option(help: "Prompt template with one {text} placeholder.") var promptTemplate = "Classify the banking customer message into one of 77 intents.\nMessage: {text}\nIntent:"
+    @Option(help: "Checkpoint every N steps (and always at the end; 0: only at the end).") var saveSteps = 200
+    @Option(help: "How many checkpoints to keep.") var keepCheckpoints = 2
+    @Option(help: "Compare parameter checksums across ranks every N steps (and at the end).") var checkReplicasSteps = 50
+    @Option(help: "Validate (loss and generated-label accuracy) every N steps (0: never).") var evalSteps = 0
+    @Option(help: "Hold out N stratified training rows for validation (0: use --eval-samples test rows).") var holdout = 0
+    @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = 385
+    @Option(help: "Most tokens generated per evaluated example.") var maxNewTokens = 24
+    @Flag(inversion: .prefixedNo, help: "Evaluate the whole test split at the end of the schedule.") var finalEval = true
+    @Flag(inversion: .prefixedNo, help: "Compute the prompt prefix shared by a shard's examples once (exact).") var sharePrefix = true
+    @Option(help: "Continue a run: 'latest' (newest checkpoint in --output) or a checkpoint directory.") var resume: String?
+
+    func run() throws {
+        try runReportingErrors {
+            guard let kind = Train.LearningRateSchedule.Kind(rawValue: scheduler) else {
+                throw ValidationError("--scheduler must be cosine, linear or constant")
+            }
+            var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: output)
+            o.epochs = epochs; o.batchSize = batchSize; o.lr = lr; o.scheduler = kind; o.warmupSteps = warmupSteps
+            o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm; o.seed = seed; o.maxSteps = maxSteps
+            o.promptTemplate = promptTemplate; o.saveSteps = saveSteps; o.keepCheckpoints = keepCheckpoints
+            o.checkReplicasSteps = checkReplicasSteps; o.evalSteps = evalSteps; o.holdout = holdout
+            o.evalSamples = evalSamples; o.evalMaxNewTokens = maxNewTokens; o.finalEval = finalEval; o.sharePrefix = sharePrefix
+            let comm = try makeCommunicator()
+            let code = try TrainingRun(options: o, comm: comm).run(resume: resume)
+            (comm as? MPICommunicator)?.finalize()
+            if code != 0 { throw ExitCode(code) }
+        }
+    }
+}
