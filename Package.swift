@@ -3,7 +3,6 @@ import PackageDescription
 
 // Layout fixed by the design card (DESIGN.md §2): three library modules with one-way
 // dependencies (Train → Model, Train → Distributed) and a thin executable.
-let releaseFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
 
 let package = Package(
     name: "ft-dist",
@@ -20,13 +19,12 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "Distributed", dependencies: ["CMPI"], swiftSettings: releaseFlags),
-        .target(name: "Model", dependencies: ["CBLAS"], swiftSettings: releaseFlags),
-        .target(name: "Train", dependencies: ["Model", "Distributed"], swiftSettings: releaseFlags),
+        .target(name: "Distributed", dependencies: ["CMPI"]),
+        .target(name: "Model", dependencies: ["CBLAS"]),
+        .target(name: "Train", dependencies: ["Model", "Distributed"]),
         .executableTarget(name: "FTDist",
                           dependencies: ["Train", "Model", "Distributed",
-                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          swiftSettings: releaseFlags),
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Collective operations between the ranks of a data-parallel run. Every rank calls the
 /// same operations in the same order; buffers are summed in place.
 public protocol Communicator: AnyObject {
@@ -17,6 +19,9 @@ public protocol Communicator: AnyObject {
     func barrier() throws
     /// Every rank's bytes, in rank order, on root (nil on the other ranks).
     func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]?
+    /// End every rank of the job now (after an error on some ranks only, the others would
+    /// otherwise wait forever in their next collective).
+    func abort(code: Int32) -> Never
 }
 
 public struct CommunicatorError: Error, CustomStringConvertible {
@@ -38,6 +43,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {}
     public func barrier() throws {}
     public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
+    public func abort(code: Int32) -> Never { exit(code) }
 }
 
 extension Communicator {

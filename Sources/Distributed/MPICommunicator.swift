@@ -102,6 +102,11 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(comm, code)
+        exit(code)
+    }
+
     public func barrier() throws {
         try check(MPI_Barrier(comm), "MPI_Barrier")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Train
 
@@ -27,6 +28,18 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch {
         FileHandle.standardError.write(Data("ft-dist: error: \(error)\n".utf8))
         throw ExitCode(1)
+    }
+}
+
+/// Under MPI an error on one rank must end the whole job: the other ranks would wait
+/// forever in their next collective. The message names the rank.
+func withAbortOnError<T>(_ comm: Communicator, _ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        guard comm.size > 1 else { throw error }
+        FileHandle.standardError.write(Data("ft-dist: error (rank \(comm.rank) of \(comm.size)): \(error)\n".utf8))
+        comm.abort(code: 1)
     }
 }
 

@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
             o.checkReplicasSteps = checkReplicasSteps; o.evalSteps = evalSteps; o.holdout = holdout
             o.evalSamples = evalSamples; o.evalMaxNewTokens = maxNewTokens; o.finalEval = finalEval; o.sharePrefix = sharePrefix
             let comm = try makeCommunicator()
-            let code = try TrainingRun(options: o, comm: comm).run(resume: resume)
+            let code = try withAbortOnError(comm) { try TrainingRun(options: o, comm: comm).run(resume: resume) }
             (comm as? MPICommunicator)?.finalize()
             if code != 0 { throw ExitCode(code) }
         }

@@ -79,5 +79,11 @@ public struct GemmaConfig: Equatable, Codable {
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: gguf.path, "implausible gemma3 dimensions \(dims)")
         }
+        // A model must fit the file's tensor table (13 tensors a layer) and the reader's size limit
+        // per tensor, so metadata alone cannot ask for a huge layout or an overflowing parameter count.
+        let sizes = [vocabSize, qDim, kvDim, intermediate].map { $0.multipliedReportingOverflow(by: hidden) }
+        guard layers <= gguf.tensors.count / 13, sizes.allSatisfy({ !$0.overflow && $0.partialValue < 1 << 40 }) else {
+            throw ModelFileError(file: gguf.path, "gemma3 dimensions \(dims) with \(vocabSize) tokens are too large for the file's \(gguf.tensors.count) tensors")
+        }
     }
 }

@@ -14,9 +14,11 @@ public final class GemmaModel {
 
     /// Load and dequantize every tensor of a GGUF file; shapes are checked against the config.
     public convenience init(gguf: GGUFFile) throws {
-        try self.init(config: GemmaConfig(gguf: gguf))
-        for t in layout.tensors {
-            let info = try gguf.requireTensor(t.ggufName, shape: t.shape)
+        let config = try GemmaConfig(gguf: gguf)
+        // Every tensor is checked before the parameter buffer is allocated.
+        let infos = try ParameterLayout(config: config).tensors.map { try gguf.requireTensor($0.ggufName, shape: $0.shape) }
+        self.init(config: config)
+        for (t, info) in zip(layout.tensors, infos) {
             gguf.dequantize(info, into: parameters.pointer + t.offset)
         }
         let known = Set(layout.tensors.map(\.ggufName))

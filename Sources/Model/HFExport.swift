@@ -45,10 +45,15 @@ extension GemmaConfig {
             "num_key_value_heads": kvHeads,
             "head_dim": headDim,
             "rms_norm_eps": Double(rmsEps),
+            // transformers ≥ 5 reads rope_parameters per layer type; older versions the two flat keys
+            "rope_parameters": [
+                "full_attention": ["rope_theta": Double(ropeBaseGlobal), "rope_type": "default"],
+                "sliding_attention": ["rope_theta": Double(ropeBaseLocal), "rope_type": "default"],
+            ],
             "rope_theta": Double(ropeBaseGlobal),
             "rope_local_base_freq": Double(ropeBaseLocal),
             "sliding_window": slidingWindow,
-            "sliding_window_pattern": slidingPattern,
+            "_sliding_window_pattern": slidingPattern,
             "layer_types": layerTypes,
             "query_pre_attn_scalar": headDim,
             "max_position_embeddings": contextLength,
@@ -62,7 +67,9 @@ extension GemmaConfig {
             "bos_token_id": 2,
             "eos_token_id": 1,
             "pad_token_id": 0,
-            "torch_dtype": "float32",
+            "dtype": "float32",
+            "unk_token_id": 3,
+            "use_bidirectional_attention": false,
             "use_cache": true,
         ]
         return try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
@@ -85,14 +92,18 @@ extension GemmaConfig {
             guard let v = d[k] as? Int else { throw ModelFileError(file: path, "missing integer \(k)") }
             return v
         }
+        func ropeTheta(_ layerType: String) -> Double? {
+            ((d["rope_parameters"] as? [String: Any])?[layerType] as? [String: Any])?["rope_theta"] as? Double
+        }
         func num(_ k: String, _ fallback: Double) -> Double { (d[k] as? Double) ?? (d[k] as? Int).map(Double.init) ?? fallback }
-        var pattern = (d["sliding_window_pattern"] as? Int) ?? 6
+        var pattern = (d["_sliding_window_pattern"] as? Int) ?? (d["sliding_window_pattern"] as? Int) ?? 6
         if let types = d["layer_types"] as? [String], let first = types.firstIndex(of: "full_attention") { pattern = first + 1 }
         self.init(vocabSize: try int("vocab_size"), hidden: try int("hidden_size"), intermediate: try int("intermediate_size"),
                   layers: try int("num_hidden_layers"), heads: try int("num_attention_heads"),
                   kvHeads: try int("num_key_value_heads"), headDim: try int("head_dim"),
                   rmsEps: Float(num("rms_norm_eps", 1e-6)), slidingWindow: (d["sliding_window"] as? Int) ?? 512,
-                  ropeBaseGlobal: Float(num("rope_theta", 1_000_000)), ropeBaseLocal: Float(num("rope_local_base_freq", 10_000)),
+                  ropeBaseGlobal: Float(ropeTheta("full_attention") ?? num("rope_theta", 1_000_000)),
+                  ropeBaseLocal: Float(ropeTheta("sliding_attention") ?? num("rope_local_base_freq", 10_000)),
                   slidingPattern: pattern, contextLength: (d["max_position_embeddings"] as? Int) ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim, vocabSize]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {

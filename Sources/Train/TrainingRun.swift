@@ -72,8 +72,12 @@ public final class TrainingRun {
         var resumedFrom: String?
         if let resume {
             resumedFrom = try restore(trainer, spec: resume, runDir: runDir)
-        } else if comm.isRoot && runDir.holdsRun {
-            throw TrainingError("\(options.output) already holds a run; continue it with --resume latest, or choose another --output")
+        } else {
+            // rank 0 decides (it owns the directory) and every rank gets the same verdict
+            let verdict = comm.isRoot && runDir.holdsRun
+                ? "\(options.output) already holds a run; continue it with --resume latest, or choose another --output" : ""
+            let agreed = try comm.broadcast(verdict, root: 0)
+            if !agreed.isEmpty { throw TrainingError(agreed) }
         }
         let hosts = try comm.gather(Array(ProcessInfo.processInfo.hostName.utf8), root: 0)?.map { String(decoding: $0, as: UTF8.self) } ?? []
         if comm.isRoot {
