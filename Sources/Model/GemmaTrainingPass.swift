@@ -24,6 +24,15 @@ public final class GemmaTrainingPass {
 
     /// Rows of the last packed batch (after prefix sharing) — what the blocks computed.
     public var lastPackedRows: Int { packed.rows }
+    /// Positions of the last batch that went through the tied head.
+    public var lastHeadRows: Int { packed.headRows.count }
+
+    /// Wall-clock split of the last run: blocks forward, head (forward and backward, with the
+    /// cross-entropy), blocks backward (with the embedding gradient).
+    public struct Timings: Codable, Equatable {
+        public var forward = 0.0, head = 0.0, backward = 0.0
+    }
+    public private(set) var lastTimings = Timings()
 
     /// Σ token cross-entropy over the batch's label positions (unscaled), and — when
     /// `gradients` is given — gradients of lossScale · Σ CE added into it.
@@ -44,13 +53,17 @@ public final class GemmaTrainingPass {
         globalRope.reserve(maxPos)
         prepareScratch(rows: n, headRows: packed.headRows.count)
 
+        let t0 = Date()
         embeddingForward()
         for l in 0..<c.layers { layerForward(l) }
+        let t1 = Date()
         let lossSum = head(gradients: gradients, lossScale: lossScale)
+        let t2 = Date()
         if let g = gradients {
             for l in stride(from: c.layers - 1, through: 0, by: -1) { layerBackward(l, grads: g.pointer) }
             embeddingBackward(grads: g.pointer)
         }
+        lastTimings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
         return (lossSum, packed.targets.count)
     }
 

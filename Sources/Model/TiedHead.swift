@@ -23,7 +23,12 @@ func tiedHeadCrossEntropy(x: UnsafePointer<Float>, embedding e: UnsafePointer<Fl
             lossPtr[r] = lse - Double(row[target])
             if let g = gradient {
                 let shift = Float(lse)
-                for j in 0..<v { row[j] = expf(row[j] - shift) * g.lossScale }
+                var j = 0
+                while j + 8 <= v {
+                    store8(exp8(load8(row + j) - shift) * g.lossScale, row + j)
+                    j += 8
+                }
+                while j < v { row[j] = fastExp(row[j] - shift) * g.lossScale; j += 1 }
                 row[target] -= g.lossScale
             }
         }
@@ -37,20 +42,22 @@ func tiedHeadCrossEntropy(x: UnsafePointer<Float>, embedding e: UnsafePointer<Fl
     return losses.reduce(0, +)
 }
 
-/// log Σ exp(row[j]) with the max subtracted; the sum accumulates in Double.
-@inline(__always)
+/// log Σ exp(row[j]) with the max subtracted: 8-lane partial sums over blocks of 256,
+/// accumulated in Double (262,144 terms).
 func logSumExp(_ row: UnsafePointer<Float>, count n: Int) -> Double {
-    var m = -Float.infinity
-    for j in 0..<n { m = max(m, row[j]) }
-    var sum: Double = 0
+    var m8 = Float8(repeating: -.infinity)
     var j = 0
-    // partial sums in Float blocks keep the loop vectorizable, Double keeps the total exact enough
-    while j < n {
-        let end = min(j + 256, n)
-        var s: Float = 0
-        for i in j..<end { s += expf(row[i] - m) }
-        sum += Double(s)
-        j = end
+    while j + 8 <= n { m8 = pointwiseMax(m8, load8(row + j)); j += 8 }
+    var m = m8.max()
+    while j < n { m = max(m, row[j]); j += 1 }
+    var sum: Double = 0
+    j = 0
+    while j + 256 <= n {
+        var s = Float8()
+        for i in stride(from: j, to: j + 256, by: 8) { s += exp8(load8(row + i) - m) }
+        sum += Double(s.sum())
+        j += 256
     }
+    while j < n { sum += Double(fastExp(row[j] - m)); j += 1 }
     return Double(m) + log(sum)
 }

@@ -12,14 +12,16 @@ public enum GradientClipping {
             let o = out.baseAddress!
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let lo = c * chunk, hi = min(lo + chunk, g.count)
-                var s: Float = 0, total: Double = 0
+                // 8-lane Float partial sums over 4 Ki elements, totals in Double
+                var total: Double = 0
                 var i = lo
-                while i < hi {  // Float partial sums over 4 Ki elements keep the loop vectorised
+                while i < hi {
                     let end = min(i + 4096, hi)
-                    s = 0
-                    for j in i..<end { s += g.pointer[j] * g.pointer[j] }
-                    total += Double(s)
-                    i = end
+                    var s = Float8()
+                    while i + 8 <= end { let x = Float8.load(g.pointer + i); s += x * x; i += 8 }
+                    var tail: Float = 0
+                    while i < end { tail += g.pointer[i] * g.pointer[i]; i += 1 }
+                    total += Double(s.sum()) + Double(tail)
                 }
                 o[c] = total
             }

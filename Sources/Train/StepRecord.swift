@@ -10,15 +10,18 @@ public struct StepRecord: Codable, Equatable {
     public var labelTokens: Int
     public var packedRows: Int      // rows this rank computed after prefix sharing
     public var seconds: Double
-    public var forwardBackwardSeconds: Double
-    public var allReduceSeconds: Double
-    public var optimizerSeconds: Double
+    public var forwardSeconds: Double   // blocks, this rank
+    public var headSeconds: Double      // tied head + cross-entropy, forward and backward
+    public var backwardSeconds: Double  // blocks and embedding
+    public var allReduceSeconds: Double // gradient all-reduce (includes waiting for slower ranks)
+    public var optimizerSeconds: Double // gradient norm, clipping and AdamW
+    public var rssBytes: Int            // this rank's resident memory after the step
     public var rows: [Int]
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, tokens, seconds, rows
         case gradNorm = "grad_norm", labelTokens = "label_tokens", packedRows = "packed_rows"
-        case forwardBackwardSeconds = "forward_backward_seconds", allReduceSeconds = "allreduce_seconds"
-        case optimizerSeconds = "optimizer_seconds"
+        case forwardSeconds = "forward_seconds", headSeconds = "head_seconds", backwardSeconds = "backward_seconds"
+        case allReduceSeconds = "allreduce_seconds", optimizerSeconds = "optimizer_seconds", rssBytes = "rss_bytes"
     }
 }

@@ -88,9 +88,11 @@ public final class Trainer {
                                 loss: totals[0] / Double(max(globalLabels, 1)), gradNorm: norm, lr: lr,
                                 tokens: examples.reduce(0) { $0 + $1.ids.count }, labelTokens: globalLabels,
                                 packedRows: pass.lastPackedRows, seconds: end.timeIntervalSince(start),
-                                forwardBackwardSeconds: afterBackward.timeIntervalSince(start),
+                                forwardSeconds: pass.lastTimings.forward, headSeconds: pass.lastTimings.head,
+                                backwardSeconds: pass.lastTimings.backward,
                                 allReduceSeconds: afterReduce.timeIntervalSince(afterBackward),
-                                optimizerSeconds: end.timeIntervalSince(afterReduce), rows: rows.map { data.train[$0].row })
+                                optimizerSeconds: end.timeIntervalSince(afterReduce), rssBytes: ResourceUsage.currentRSSBytes(),
+                                rows: rows.map { data.train[$0].row })
         history.append(record)
         return record
     }

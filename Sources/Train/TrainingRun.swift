@@ -57,12 +57,7 @@ public final class TrainingRun {
         try RankAgreement.require("data files", RankAgreement.fingerprint(files: [dataFiles.train, dataFiles.test, dataFiles.intents]), comm: comm)
 
         let loadStart = Date()
-        let gguf = try GGUFFile(path: options.modelPath)
-        let model = try GemmaModel(gguf: gguf)
-        let tokenizer = try Tokenizer(gguf: gguf)
-        let template = try PromptTemplate(options.promptTemplate)
-        let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer, template: template, holdout: options.holdout,
-                                    evalSamples: options.evalSamples, seed: options.seed)
+        let (model, tokenizer, data) = try TrainerFactory.load(options: options)
         try RankAgreement.require("initial weights", ParameterChecksum.hex(ParameterChecksum.of(model.parameters)), comm: comm)
         let trainer = try Trainer(options: options, model: model, data: data, comm: comm)
         say(String(format: "ft-dist train: %d rank(s) over %@, %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",

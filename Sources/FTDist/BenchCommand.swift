@@ -1,0 +1,45 @@
+import ArgumentParser
+import Distributed
+import Foundation
+import Train
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training steps on real Banking77 batches with the recipe's shapes.",
+        discussion: "Reports medians over steps 2…K: seconds per step, examples/s, tokens/s, GFLOP/s against the sgemm peak measured in the same run, the split of a step, peak RSS per rank, and (under mpirun) a plain MPI_Allreduce of the whole gradient. Works under mpirun like train.")
+
+    @Option(help: "Training steps to time (the first is a warm-up).") var steps = 6
+    @Option(help: "GGUF model.") var model: String?
+    @Option(help: "Banking77 directory.") var data: String?
+    @Flag(inversion: .prefixedNo, help: "Share the prompt prefix of a shard's examples (exact).") var sharePrefix = true
+    @Option(help: "Also write the report as JSON to this file (rank 0).") var json: String?
+
+    func validate() throws {
+        if steps < 2 { throw ValidationError("--steps must be at least 2 (the first is a warm-up)") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let comm = try makeCommunicator()
+            let report = try withAbortOnError(comm) { () -> BenchmarkReport? in
+                let threads = configureBLASThreads()
+                var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: "")
+                o.sharePrefix = sharePrefix
+                let trainer = try TrainerFactory.make(options: o, comm: comm)
+                return try Benchmark.run(trainer: trainer, steps: steps, comm: comm, blasThreads: threads) { line in
+                    if comm.isRoot { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+                }
+            }
+            if let report {
+                print(BenchmarkTable.render(report))
+                if let json {
+                    let e = JSONEncoder()
+                    e.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    try e.encode(report).write(to: URL(fileURLWithPath: json))
+                }
+            }
+            (comm as? MPICommunicator)?.finalize()
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Distributed
+import Foundation
+import Model
+
+/// `ft-dist bench`: K training steps on the recipe's first global batches, reported as medians
+/// over steps 2…K (step 1 warms caches and allocations), beside the sgemm peak and a plain
+/// MPI all-reduce of the whole gradient measured in the same run.
+public struct BenchmarkReport: Codable {
+    public struct Split: Codable {
+        public var forward = 0.0, head = 0.0, backward = 0.0, allReduce = 0.0, optimizer = 0.0, other = 0.0
+    }
+    public var ranks: Int
+    public var transport: String
+    public var blasThreadsPerRank: Int
+    public var steps: Int
+    public var medianStepSeconds: Double
+    public var examplesPerSecond: Double
+    public var tokensPerSecond: Double
+    /// Matmul work of a step as DESIGN §7 counts it: every token through the blocks (6 × block
+    /// weights), every label position through the tied head (6 × embedding).
+    public var usefulGFLOPPerStep: Double
+    /// The same, counting the rows actually computed after prompt-prefix sharing.
+    public var computedGFLOPPerStep: Double
+    public var usefulGFLOPPerSecond: Double
+    public var computedGFLOPPerSecond: Double
+    /// Best sgemm rate of this rank's BLAS on the model's shapes, measured just before.
+    public var sgemmPeakGFLOPPerSecond: Double
+    /// computed GFLOP/s over the whole job ÷ (ranks × per-rank sgemm peak).
+    public var fractionOfPeak: Double
+    public var medianSplit: Split
+    public var plainMPIAllReduceSeconds: Double?
+    public var peakRSSBytesPerRank: [Int]
+    public var stepSeconds: [Double]
+}
+
+public enum Benchmark {
+    public static func run(trainer: Trainer, steps: Int, comm: Communicator, blasThreads: Int,
+                           log: (String) -> Void) throws -> BenchmarkReport? {
+        let config = trainer.model.config
+        let blockWeights = Double(trainer.model.layout.count - config.vocabSize * config.hidden)
+        let embedding = Double(config.vocabSize * config.hidden)
+        let peak = sgemmPeak(config: config)
+        log(String(format: "sgemm peak on this rank: %.1f GFLOP/s with %d BLAS thread(s)", peak, blasThreads))
+
+        var records: [StepRecord] = []
+        var computedRows: [Double] = []
+        for i in 0..<steps {
+            let r = try trainer.step()
+            // rows computed by all ranks (after prefix sharing) for the computed-work figure
+            var rows = [Double(r.packedRows)]
+            try comm.allReduceSum(&rows)
+            records.append(r)
+            computedRows.append(rows[0])
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f)",
+                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.optimizerSeconds))
+        }
+        var plain: Double?
+        if comm.size > 1 {
+            try comm.barrier()
+            let t = Date()
+            try comm.allReduceSum(trainer.gradients.buffer)
+            plain = Date().timeIntervalSince(t)
+        }
+        let measured = Array(records.dropFirst(min(1, records.count - 1)))
+        let rowsMeasured = Array(computedRows.dropFirst(min(1, computedRows.count - 1)))
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+        }
+        let stepSeconds = median(measured.map(\.seconds))
+        let useful = measured.map { 6 * blockWeights * Double($0.tokens) + 6 * embedding * Double($0.labelTokens) }
+        let computed = zip(measured, rowsMeasured).map { 6 * blockWeights * $1 + 6 * embedding * Double($0.labelTokens) }
+        var split = BenchmarkReport.Split()
+        split.forward = median(measured.map(\.forwardSeconds))
+        split.head = median(measured.map(\.headSeconds))
+        split.backward = median(measured.map(\.backwardSeconds))
+        split.allReduce = median(measured.map(\.allReduceSeconds))
+        split.optimizer = median(measured.map(\.optimizerSeconds))
+        split.other = max(0, stepSeconds - split.forward - split.head - split.backward - split.allReduce - split.optimizer)
+        let peaks = try comm.gather(Array(String(ResourceUsage.peakRSSBytes()).utf8), root: 0)
+        guard let peaks else { return nil }
+        let usefulGF = median(useful) / 1e9, computedGF = median(computed) / 1e9
+        return BenchmarkReport(
+            ranks: comm.size, transport: comm.transport, blasThreadsPerRank: blasThreads, steps: steps,
+            medianStepSeconds: stepSeconds,
+            examplesPerSecond: median(measured.map { Double($0.rows.count) / $0.seconds }),
+            tokensPerSecond: median(measured.map { Double($0.tokens) / $0.seconds }),
+            usefulGFLOPPerStep: usefulGF, computedGFLOPPerStep: computedGF,
+            usefulGFLOPPerSecond: usefulGF / stepSeconds, computedGFLOPPerSecond: computedGF / stepSeconds,
+            sgemmPeakGFLOPPerSecond: peak, fractionOfPeak: computedGF / stepSeconds / (peak * Double(comm.size)),
+            medianSplit: split, plainMPIAllReduceSeconds: plain,
+            peakRSSBytesPerRank: peaks.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
+            stepSeconds: records.map(\.seconds))
+    }
+
+    /// Best of a few sgemm calls on the block shape (128 × 2048 × 640) and the head shape
+    /// (80 × vocab × 640).
+    static func sgemmPeak(config: GemmaConfig) -> Double {
+        var best = 0.0
+        for (m, n, k, reps) in [(128, config.intermediate, config.hidden, 30), (80, config.vocabSize, config.hidden, 3)] {
+            let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
+            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
+            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
+            sgemm(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k)  // warm-up
+            for _ in 0..<reps {
+                let t = Date()
+                sgemm(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k)
+                best = max(best, 2 * Double(m * n * k) / Date().timeIntervalSince(t) / 1e9)
+            }
+        }
+        return best
+    }
+}

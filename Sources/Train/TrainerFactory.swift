@@ -1,0 +1,43 @@
+import Distributed
+import Foundation
+import Model
+
+/// Model, tokenizer, data and trainer as `ft-dist train` builds them, for bench and tests.
+/// The GGUF mapping is released as soon as the weights are dequantized (it would otherwise
+/// stay resident next to the fp32 copy).
+public enum TrainerFactory {
+    public static func load(options: TrainingOptions) throws -> (GemmaModel, Tokenizer, TrainingData) {
+        let (model, tokenizer) = try { () throws -> (GemmaModel, Tokenizer) in
+            let gguf = try GGUFFile(path: options.modelPath)
+            return (try GemmaModel(gguf: gguf), try Tokenizer(gguf: gguf))
+        }()
+        let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer, template: try PromptTemplate(options.promptTemplate),
+                                    holdout: options.holdout, evalSamples: options.evalSamples, seed: options.seed)
+        return (model, tokenizer, data)
+    }
+
+    public static func make(options: TrainingOptions, comm: Communicator) throws -> Trainer {
+        let (model, _, data) = try load(options: options)
+        return try Trainer(options: options, model: model, data: data, comm: comm)
+    }
+}
+
+/// The benchmark as a short table for a terminal and the README.
+public enum BenchmarkTable {
+    public static func render(_ r: BenchmarkReport) -> String {
+        let s = r.medianSplit
+        var out = String(format: "ft-dist bench: %d rank(s) × %d BLAS thread(s), %d steps (medians of steps 2–%d)\n",
+                         r.ranks, r.blasThreadsPerRank, r.steps, r.steps)
+        out += String(format: "  seconds per global batch of 16  %.3f\n", r.medianStepSeconds)
+        out += String(format: "  examples/s                      %.2f\n", r.examplesPerSecond)
+        out += String(format: "  tokens/s                        %.0f\n", r.tokensPerSecond)
+        out += String(format: "  useful GFLOP per step           %.0f (%.1f GFLOP/s)\n", r.usefulGFLOPPerStep, r.usefulGFLOPPerSecond)
+        out += String(format: "  computed GFLOP per step         %.0f (%.1f GFLOP/s, %.0f%% of %d × %.1f sgemm peak)\n",
+                      r.computedGFLOPPerStep, r.computedGFLOPPerSecond, 100 * r.fractionOfPeak, r.ranks, r.sgemmPeakGFLOPPerSecond)
+        out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f, other %.3f s\n",
+                      s.forward, s.head, s.backward, s.allReduce, s.optimizer, s.other)
+        if let p = r.plainMPIAllReduceSeconds { out += String(format: "  plain MPI_Allreduce of the gradient  %.3f s\n", p) }
+        out += "  peak RSS per rank: " + r.peakRSSBytesPerRank.map { String(format: "%.2f GB", Double($0) / 1e9) }.joined(separator: ", ")
+        return out
+    }
+}
