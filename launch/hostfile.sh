@@ -20,6 +20,11 @@
 #   FTDIST_NET_IF          network interface(s) or CIDR for MPI traffic, e.g. eth1 or
 #                          10.0.0.0/24 (btl_tcp_if_include and oob_tcp_if_include)
 #   FTDIST_MPI_PREFIX      Open MPI install prefix on the remote hosts (--prefix)
+#   FTDIST_RSH_AGENT       command that starts mpirun's daemons on the other hosts
+#                          instead of ssh (--mca plm_rsh_agent), e.g. launch/netns-agent.sh
+#   FTDIST_BTL             MPI transports (default self,vader,tcp; self,tcp: TCP only)
+#   FTDIST_BIND_TO         rank binding: core (default) or none (hosts that share cores,
+#                          e.g. the namespaces of launch/netns-two-hosts.sh)
 #   FTDIST_*               every FTDIST_* variable is passed to all ranks (-x)
 # Transports: shared memory between ranks of one host, TCP between hosts
 # (--mca pml ob1 --mca btl "self,vader,tcp").
@@ -59,14 +64,19 @@ threads=$((cores / max_slots))
 cmd=(mpirun --hostfile "$hostfile" -np "$n")
 [ "$(id -u)" -ne 0 ] || cmd+=(--allow-run-as-root)
 [ -z "${FTDIST_MPI_PREFIX:-}" ] || cmd+=(--prefix "$FTDIST_MPI_PREFIX")
-if [ "$max_slots" -gt "$cores" ]; then
+[ -z "${FTDIST_RSH_AGENT:-}" ] || cmd+=(--mca plm_rsh_agent "$FTDIST_RSH_AGENT")
+bind=${FTDIST_BIND_TO:-core}
+case "$bind" in core|none) ;; *) die "FTDIST_BIND_TO must be core or none, got '$bind'" ;; esac
+if [ "$bind" = none ]; then
+  cmd+=(--map-by slot --bind-to none)
+elif [ "$max_slots" -gt "$cores" ]; then
   cmd+=(--map-by slot --bind-to none)
 elif [ "$threads" -gt 1 ]; then
   cmd+=(--map-by "slot:PE=$threads" --bind-to core)
 else
   cmd+=(--map-by slot --bind-to core)
 fi
-cmd+=(--mca pml ob1 --mca btl "self,vader,tcp")
+cmd+=(--mca pml ob1 --mca btl "${FTDIST_BTL:-self,vader,tcp}")
 if [ -n "${FTDIST_NET_IF:-}" ]; then
   cmd+=(--mca btl_tcp_if_include "$FTDIST_NET_IF" --mca oob_tcp_if_include "$FTDIST_NET_IF")
 fi

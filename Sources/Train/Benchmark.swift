@@ -39,8 +39,9 @@ public enum Benchmark {
         let config = trainer.model.config
         let blockWeights = Double(trainer.model.layout.count - config.vocabSize * config.hidden)
         let embedding = Double(config.vocabSize * config.hidden)
-        let peak = sgemmPeak(config: config)
-        log(String(format: "sgemm peak on this rank: %.1f GFLOP/s with %d BLAS thread(s)", peak, blasThreads))
+        let peak = sgemmPeak(model: trainer.model)
+        log(String(format: "sgemm peak on this rank: %.1f GFLOP/s with %d BLAS thread(s); resident memory before the first step %.2f GB",
+                   peak, blasThreads, Double(ResourceUsage.currentRSSBytes()) / 1e9))
 
         var records: [StepRecord] = []
         var computedRows: [Double] = []
@@ -51,8 +52,9 @@ public enum Benchmark {
             try comm.allReduceSum(&rows)
             records.append(r)
             computedRows.append(rows[0])
-            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f)",
-                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.optimizerSeconds))
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f); %d rows, %d label positions; RSS %.2f GB",
+                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.optimizerSeconds,
+                       r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
         }
         var plain: Double?
         if comm.size > 1 {
@@ -93,19 +95,20 @@ public enum Benchmark {
             stepSeconds: records.map(\.seconds))
     }
 
-    /// Best of a few sgemm calls on the block shape (128 × 2048 × 640) and the head shape
-    /// (80 × vocab × 640).
-    static func sgemmPeak(config: GemmaConfig) -> Double {
+    /// Best of a few sgemm calls on the model's own weights in the layout the passes use:
+    /// the gate projection (128 rows × 2048 × 640) and the tied head (80 rows × vocab × 640).
+    static func sgemmPeak(model: GemmaModel) -> Double {
+        let c = model.config
         var best = 0.0
-        for (m, n, k, reps) in [(128, config.intermediate, config.hidden, 30), (80, config.vocabSize, config.hidden, 3)] {
-            let a = FloatBuffer(count: m * k), b = FloatBuffer(count: k * n), c = FloatBuffer(count: m * n)
-            for i in 0..<a.count { a[i] = Float(i % 7) * 0.01 }
-            for i in 0..<b.count { b[i] = Float(i % 5) * 0.01 }
-            sgemm(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k)  // warm-up
+        let shapes = [(128, c.intermediate, model.layout.layers[0].gate, 30), (80, c.vocabSize, model.layout.embedding, 3)]
+        for (rows, outputs, weights, reps) in shapes {
+            let x = FloatBuffer(count: rows * c.hidden), out = FloatBuffer(count: rows * outputs, zeroed: false)
+            for i in 0..<x.count { x[i] = Float(i % 7) * 0.01 }
+            GemmaKernels.linear(out.pointer, x.pointer, model.pointer(weights), rows: rows, inputs: c.hidden, outputs: outputs)
             for _ in 0..<reps {
                 let t = Date()
-                sgemm(c.pointer, a.pointer, b.pointer, m: m, n: n, k: k)
-                best = max(best, 2 * Double(m * n * k) / Date().timeIntervalSince(t) / 1e9)
+                GemmaKernels.linear(out.pointer, x.pointer, model.pointer(weights), rows: rows, inputs: c.hidden, outputs: outputs)
+                best = max(best, 2 * Double(rows * outputs * c.hidden) / Date().timeIntervalSince(t) / 1e9)
             }
         }
         return best

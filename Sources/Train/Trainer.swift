@@ -62,10 +62,17 @@ public final class Trainer {
         let examples = rows.map { data.train[$0] }
         let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
         let shardRange = try BatchPlan.shardRange(count: rows.count, rank: comm.rank, size: comm.size)
-        let shard = LabelMaskedBatch(Array(examples[shardRange]))
-
         gradients.zero()
-        let (lossSum, _) = pass.run(shard, lossScale: 1 / Float(max(globalLabels, 1)), gradients: gradients)
+        // gradients accumulate over the passes of a shard; one pass unless the shard is long
+        var lossSum = 0.0, packedRows = 0
+        var timings = GemmaTrainingPass.Timings()
+        for part in Self.memoryBoundedParts(Array(examples[shardRange])) {
+            lossSum += pass.run(LabelMaskedBatch(part), lossScale: 1 / Float(max(globalLabels, 1)), gradients: gradients).lossSum
+            packedRows += pass.lastPackedRows
+            timings.forward += pass.lastTimings.forward
+            timings.head += pass.lastTimings.head
+            timings.backward += pass.lastTimings.backward
+        }
         let afterBackward = Date()
         try comm.allReduceSum(gradients.buffer)
         // the loss and the stop requests ride on one small all-reduce
@@ -87,9 +94,8 @@ public final class Trainer {
         let record = StepRecord(step: completedSteps, epoch: plan.epoch(ofStep: completedSteps - 1),
                                 loss: totals[0] / Double(max(globalLabels, 1)), gradNorm: norm, lr: lr,
                                 tokens: examples.reduce(0) { $0 + $1.ids.count }, labelTokens: globalLabels,
-                                packedRows: pass.lastPackedRows, seconds: end.timeIntervalSince(start),
-                                forwardSeconds: pass.lastTimings.forward, headSeconds: pass.lastTimings.head,
-                                backwardSeconds: pass.lastTimings.backward,
+                                packedRows: packedRows, seconds: end.timeIntervalSince(start),
+                                forwardSeconds: timings.forward, headSeconds: timings.head, backwardSeconds: timings.backward,
                                 allReduceSeconds: afterReduce.timeIntervalSince(afterBackward),
                                 optimizerSeconds: end.timeIntervalSince(afterReduce), rssBytes: ResourceUsage.currentRSSBytes(),
                                 rows: rows.map { data.train[$0].row })
@@ -99,6 +105,44 @@ public final class Trainer {
 }
 
 extension Trainer {
+    /// Activation memory grows with the packed rows of a pass (0.75 MB each) and the head's
+    /// logits with its label positions (1 MB each). Passes are capped so that a rank's peak
+    /// memory stays under 5 GB whatever the batch: a shard over the caps is split into
+    /// consecutive parts (exact: the gradients of the parts add up, each scaled by the global
+    /// label count). A typical shard of 16 (≈420 rows, ≈110 labels) is one pass.
+    public static let maxRowsPerPass = 512
+    public static let maxLabelsPerPass = 128
+
+    static func memoryBoundedParts(_ examples: [TokenizedExample]) -> [[TokenizedExample]] {
+        var parts: [[TokenizedExample]] = []
+        var current: [TokenizedExample] = []
+        var tokens = 0, labels = 0, prefix = 0
+        for e in examples {
+            let l = e.ids.count - e.promptLength
+            var p = prefix
+            if let first = current.first {
+                p = min(prefix, first.promptLength - 1, e.promptLength - 1)
+                var i = 0
+                while i < p && first.ids[i] == e.ids[i] { i += 1 }
+                p = i
+            }
+            // rows after sharing the common prefix (an upper bound of PackedLayout's count)
+            let rows = tokens + e.ids.count - current.count * p
+            if !current.isEmpty && (rows > maxRowsPerPass || labels + l > maxLabelsPerPass) {
+                parts.append(current)
+                current = []
+                tokens = 0
+                labels = 0
+            }
+            prefix = current.isEmpty ? e.ids.count : p
+            current.append(e)
+            tokens += e.ids.count
+            labels += l
+        }
+        if !current.isEmpty { parts.append(current) }
+        return parts
+    }
+
     /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
     /// the ranks split the examples and all-reduce the sums.
     public func evaluationLoss(_ examples: [TokenizedExample], batchSize: Int = 16) throws -> Double {

@@ -1,0 +1,87 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// Two "hosts" on one machine: launch/netns-two-hosts.sh puts one rank in each of two network
+/// namespaces joined by a veth pair (Open MPI starts the second daemon through
+/// launch/netns-agent.sh instead of ssh; MPI traffic is TCP over the veth). The tiny model
+/// trained for 10 steps that way must follow the single-rank trajectory.
+/// Needs root, `ip` (iproute2) and `unshare` (util-linux); fails, not skips, without them.
+final class TwoHostTests: XCTestCase {
+    struct Record: Decodable { var step: Int; var loss: Double }
+
+    static var script: String { TestPaths.repoRoot.appendingPathComponent("launch/netns-two-hosts.sh").path }
+
+    static func losses(_ dir: URL) throws -> [Record] {
+        let text = try String(contentsOf: dir.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map { try JSONDecoder().decode(Record.self, from: Data($0.utf8)) }
+    }
+
+    static func netns(_ arguments: [String], timeout: Double) throws -> Launch.Result {
+        try Launch.run("/bin/bash", [script] + arguments, timeout: timeout,
+                       environment: ["FTDIST_BIN": TestPaths.binary])
+    }
+
+    /// Why this machine cannot run the test, or nil.
+    static func missingPrerequisite() -> String? {
+        if getuid() != 0 { return "not root (uid \(getuid())): network namespaces need root" }
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
+        let dirs = path.split(separator: ":").map(String.init)
+        for tool in ["ip", "unshare", "mpirun"] where !dirs.contains(where: {
+            FileManager.default.isExecutableFile(atPath: $0 + "/" + tool)
+        }) {
+            return "'\(tool)' not found (apt-get install -y iproute2 util-linux openmpi-bin)"
+        }
+        if !FileManager.default.fileExists(atPath: script) { return "\(script) missing" }
+        if !FileManager.default.isExecutableFile(atPath: TestPaths.binary) {
+            return "\(TestPaths.binary) missing (swift build -c release)"
+        }
+        return nil
+    }
+
+    func testTwoNamespacesFollowTheSingleRankTrajectory() throws {
+        if let missing = Self.missingPrerequisite() {
+            XCTFail("TwoHostTests cannot run on this machine: \(missing)")
+            return
+        }
+        let up = try Self.netns(["up"], timeout: 30)
+        XCTAssertEqual(up.status, 0, "netns-two-hosts.sh up failed (cannot create network namespaces?): \(up.stderr)")
+        guard up.status == 0 else { return }
+        defer {
+            if let down = try? Self.netns(["down"], timeout: 30), down.status != 0 {
+                XCTFail("netns-two-hosts.sh down failed: \(down.stderr)")
+            }
+        }
+
+        let dir = try TestPaths.temporaryDirectory("twohost")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let steps = 10
+        func args(_ out: URL) -> [String] {
+            ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+             "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
+        }
+
+        let twoOut = dir.appendingPathComponent("two-hosts"), oneOut = dir.appendingPathComponent("np1")
+        let two = try Self.netns(["run"] + args(twoOut), timeout: 120)
+        XCTAssertEqual(two.status, 0, "2 ranks over ftd-h1/ftd-h2 failed:\n\(two.stdout)\n\(two.stderr)")
+        XCTAssertTrue(two.stderr.contains("2 rank(s) on 2 host(s)") || two.stdout.contains("2 rank(s) on 2 host(s)"),
+                      "launch/hostfile.sh should start 2 ranks on 2 hosts:\n\(two.stdout)\n\(two.stderr)")
+        let one = try Launch.ftdist(args(oneOut), timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)")
+        guard two.status == 0, one.status == 0 else { return }
+
+        let a = try Self.losses(oneOut), b = try Self.losses(twoOut)
+        XCTAssertEqual(a.count, steps)
+        XCTAssertEqual(b.count, steps)
+        var worst = 0.0
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.step, y.step)
+            let rel = abs(x.loss - y.loss) / abs(x.loss)
+            worst = max(worst, rel)
+            XCTAssertLessThan(rel, 1e-5, "step \(x.step): two hosts \(y.loss) vs one rank \(x.loss)")
+        }
+        print(String(format: "two hosts (netns) vs np=1: %d steps, worst loss relative difference %.3g, %.1f s vs %.1f s",
+                     steps, worst, two.seconds, one.seconds))
+    }
+}
