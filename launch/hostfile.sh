@@ -76,6 +76,10 @@ elif [ "$threads" -gt 1 ]; then
 else
   cmd+=(--map-by slot --bind-to core)
 fi
+# On SIGINT/SIGTERM mpirun passes SIGTERM to the ranks and SIGKILLs them after this many
+# seconds (Open MPI's default is 1): enough for rank 0 to finish its step and write the
+# final checkpoint (≈15 s for the 270M model).
+cmd+=(--mca odls_base_sigkill_timeout "${FTDIST_STOP_GRACE_SECONDS:-90}")
 cmd+=(--mca pml ob1 --mca btl "${FTDIST_BTL:-self,vader,tcp}")
 if [ -n "${FTDIST_NET_IF:-}" ]; then
   cmd+=(--mca btl_tcp_if_include "$FTDIST_NET_IF" --mca oob_tcp_if_include "$FTDIST_NET_IF")

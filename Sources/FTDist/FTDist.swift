@@ -16,7 +16,7 @@ struct FTDist: ParsableCommand {
         The model defaults to models/gemma-3-270m-q4_k_m.gguf and the data to data/banking77
         (installed by scripts/setup.sh); FTDIST_MODEL and FTDIST_DATA override them.
         """,
-        subcommands: [TrainCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self])
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self, ReportCommand.self])
 }
 
 /// Run `body`, turning any error into one line on stderr and a non-zero exit (never a trap).

@@ -18,5 +18,20 @@ public final class KVCache {
     @inline(__always) func values(_ layer: Int) -> UnsafeMutablePointer<Float> { storage.pointer + (2 * layer + 1) * capacity * kvDim }
 
     func advance(by n: Int) { length += n }
+
+    /// An independent cache with the same contents (to continue one prompt several ways).
+    public func copy() -> KVCache {
+        let c = KVCache(capacity: capacity, kvDim: kvDim, layers: layers)
+        c.storage.copy(from: storage)
+        c.length = length
+        return c
+    }
+
+    private init(capacity: Int, kvDim: Int, layers: Int) {
+        self.capacity = capacity
+        self.kvDim = kvDim
+        self.layers = layers
+        storage = FloatBuffer(count: layers * 2 * capacity * kvDim)
+    }
     public func reset() { length = 0 }
 }

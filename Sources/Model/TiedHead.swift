@@ -61,3 +61,6 @@ func logSumExp(_ row: UnsafePointer<Float>, count n: Int) -> Double {
     while j < n { sum += Double(fastExp(row[j] - m)); j += 1 }
     return Double(m) + log(sum)
 }
+
+/// log Σ exp over one row of logits, for callers outside the module (scoring).
+public func logSumExpRow(_ row: UnsafePointer<Float>, count: Int) -> Double { logSumExp(row, count: count) }

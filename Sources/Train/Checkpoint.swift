@@ -98,16 +98,23 @@ public enum Checkpoint {
         try model.loadHFSafetensors(weights)
         try optimizer.read("exp_avg", shape: [model.layout.count], into: trainer.optimizer.m.pointer)
         try optimizer.read("exp_avg_sq", shape: [model.layout.count], into: trainer.optimizer.v.pointer)
+        try restoreExactNorms(model, from: optimizer, expectedChecksum: state.parameterChecksum, directory: directory)
+        return state
+    }
+
+    /// Put back the exact fp32 norm weights (model.safetensors holds g − 1) and prove the
+    /// weights are the ones that were saved.
+    public static func restoreExactNorms(_ model: GemmaModel, from optimizer: Safetensors.File, expectedChecksum: String,
+                                         directory: String) throws {
         var norms = normWeights(model)
         try norms.withUnsafeMutableBufferPointer { n in
             try optimizer.read("norm_weights", shape: [n.count], into: n.baseAddress!)
         }
         setNormWeights(model, norms)
         let checksum = ParameterChecksum.hex(ParameterChecksum.of(model.parameters))
-        guard checksum == state.parameterChecksum else {
+        guard checksum == expectedChecksum else {
             throw CheckpointError("\(directory): the weights do not match the checksum in \(CheckpointState.fileName) (damaged checkpoint)")
         }
-        return state
     }
 
     private static func normWeights(_ model: GemmaModel) -> [Float] {

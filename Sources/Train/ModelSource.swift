@@ -12,7 +12,14 @@ public enum ModelSource {
         }
         if isDir.boolValue {
             let model = try GemmaModel(hfDirectory: path)
-            let recorded = (try? CheckpointState.read(directory: path))?.options.modelPath
+            let state = FileManager.default.fileExists(atPath: path + "/" + CheckpointState.fileName)
+                ? try CheckpointState.read(directory: path) : nil
+            // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an error
+            if let state {
+                let optimizer = try Safetensors.File(path: path + "/optimizer.safetensors")
+                try Checkpoint.restoreExactNorms(model, from: optimizer, expectedChecksum: state.parameterChecksum, directory: path)
+            }
+            let recorded = state?.options.modelPath
             let source = tokenizerGGUF ?? [recorded, DefaultPaths.model].compactMap { $0 }
                 .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
             let tokenizer = try Tokenizer(gguf: GGUFFile(path: source))
