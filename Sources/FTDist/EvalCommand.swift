@@ -14,7 +14,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Banking77 directory (categories.json, and the splits).") var data: String?
     @Option(help: "Report directory (default: eval-<split> inside a checkpoint directory, else runs/eval-<split>).") var output: String?
     @Option(help: "Most tokens generated per example.") var maxNewTokens = 24
-    @Option(help: "Examples generated together on a rank.") var batchSize = 16
+    @Option(help: "Examples generated together on a rank.") var batchSize = 32
+    @Flag(help: "Keep generating outputs that can no longer be an intent, to <eos> or the limit (slower; the metrics are the same).") var fullGenerations = false
     @Option(help: "Evaluate only the first N examples.") var limit: Int?
 
     func validate() throws {
@@ -33,6 +34,7 @@ struct EvalCommand: ParsableCommand {
             job.maxNewTokens = maxNewTokens
             job.batchSize = batchSize
             job.limit = limit
+            job.fullGenerations = fullGenerations
             let comm = try makeCommunicator()
             try withAbortOnError(comm) {
                 _ = try job.run(comm: comm) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }

@@ -3,8 +3,11 @@
 extension GemmaInference {
     /// Generated ids per prompt (without the prompt; without the stop token).
     /// `onToken` sees (sequence, token) as soon as each token is chosen.
+    /// `stopEarly(sequence, generated)` may end a sequence before <eos> (e.g. once its output
+    /// can no longer become a valid label).
     public func generateGreedy(_ prompts: [[Int32]], maxNewTokens: Int, stopToken: Int32 = 1,
-                               onToken: ((Int, Int32) -> Void)? = nil) throws -> [[Int32]] {
+                               onToken: ((Int, Int32) -> Void)? = nil,
+                               stopEarly: ((Int, [Int32]) -> Bool)? = nil) throws -> [[Int32]] {
         guard !prompts.isEmpty else { return [] }
         let v = model.config.vocabSize
         let caches = prompts.map { KVCache(config: model.config, capacity: $0.count + maxNewTokens) }
@@ -19,11 +22,12 @@ extension GemmaInference {
                 if token == stopToken { continue }
                 outputs[s].append(token)
                 onToken?(s, token)
+                if stopEarly?(s, outputs[s]) == true { continue }
                 next.append(token)
                 stillRunning.append(s)
             }
             running = stillRunning
-            guard !running.isEmpty, outputs[running[0]].count < maxNewTokens else { break }
+            guard let first = running.first, outputs[first].count < maxNewTokens else { break }
             logits = try forward(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last)
         }
         return outputs

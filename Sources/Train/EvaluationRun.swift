@@ -12,8 +12,10 @@ public struct EvaluationRun {
     public var split: String
     public var output: String
     public var maxNewTokens = 24
-    public var batchSize = 16
+    public var batchSize = 32
     public var limit: Int?
+    /// Keep generating invalid outputs to <eos> or the limit (slower; same metrics).
+    public var fullGenerations = false
     public var promptTemplate = PromptTemplate.defaultTemplate
 
     public init(modelPath: String, dataDir: String, split: String, output: String) {
@@ -52,6 +54,8 @@ public struct EvaluationRun {
         var evaluator = Evaluator(model: model, tokenizer: tokenizer, template: try PromptTemplate(promptTemplate), comm: comm)
         evaluator.maxNewTokens = maxNewTokens
         evaluator.batchSize = batchSize
+        evaluator.intentNames = intents.names
+        evaluator.stopWhenNoIntentCanFollow = !fullGenerations
         let start = Date()
         let predictions = try evaluator.predict(rows) { done, total in
             guard comm.isRoot else { return }

@@ -10,8 +10,14 @@ public struct Evaluator {
     public let tokenizer: Tokenizer
     public let template: PromptTemplate
     public let comm: Communicator
-    public var batchSize = 16
+    /// Every valid label (for the early stop); the gold labels are always included.
+    public var intentNames: [String] = []
+    public var batchSize = 32
     public var maxNewTokens = 24
+    /// Stop a generation as soon as its text is no prefix of any intent name: it can only be
+    /// an invalid output from then on, so accuracy and every metric are unchanged, but the
+    /// stored generation is cut there (off: the full generation up to <eos> or the limit).
+    public var stopWhenNoIntentCanFollow = true
 
     public init(model: GemmaModel, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
         self.model = model
@@ -25,12 +31,18 @@ public struct Evaluator {
     public func predict(_ examples: [LabeledText], progress: ((Int, Int) -> Void)? = nil) throws -> [Prediction]? {
         let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
         let inference = GemmaInference(model: model)
+        let intentPrefixes = Set(Set(examples.map(\.intent)).union(intentNames).flatMap { name in
+            (0...name.count).map { String(name.prefix($0)) }
+        })
         var predictions: [Prediction] = []
         var start = mine.lowerBound
         while start < mine.upperBound {
             let batch = Array(examples[start..<min(start + batchSize, mine.upperBound)])
             let prompts = batch.map { [tokenizer.bos] + tokenizer.encode(template.prompt(for: $0.text)) }
-            let outputs = try inference.generateGreedy(prompts, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos)
+            let outputs = try inference.generateGreedy(prompts, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos,
+                                                       stopEarly: stopWhenNoIntentCanFollow ? { _, ids in
+                                                           !intentPrefixes.contains(Prediction.normalizedLabel(tokenizer.decode(ids)))
+                                                       } : nil)
             for (example, ids) in zip(batch, outputs) {
                 predictions.append(Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids)))
             }

@@ -181,6 +181,7 @@ public final class TrainingRun {
         let loss = try trainer.evaluationLoss(tokenized)
         var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: data.template, comm: comm)
         evaluator.maxNewTokens = options.evalMaxNewTokens
+        evaluator.intentNames = data.intents.names
         let predictions = try evaluator.predict(data.validation)
         if let predictions {
             let metrics = try EvaluationMetrics(intents: data.intents.names, predictions: predictions)
@@ -197,6 +198,7 @@ public final class TrainingRun {
         say("evaluating the test split (\(data.test.count) examples)")
         var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: data.template, comm: comm)
         evaluator.maxNewTokens = options.evalMaxNewTokens
+        evaluator.intentNames = data.intents.names
         let start = Date()
         let predictions = try evaluator.predict(data.test) { done, total in
             if self.comm.isRoot && (done % 320 == 0 || done == total) {

@@ -1,0 +1,104 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// A lost rank ends the whole job quickly and loudly; a stop signal leaves a final checkpoint;
+/// either way the run resumes from its last complete checkpoint.
+final class FailureTests: XCTestCase {
+    /// Start a long tiny-model run under mpirun in the background.
+    private func startRun(ranks: Int, output: URL, model: String, resume: Bool = false) throws -> (Process, URL) {
+        let log = output.deletingLastPathComponent().appendingPathComponent("\(output.lastPathComponent)-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
+        p.arguments = Launch.mpirunArguments(ranks: ranks) + [TestPaths.binary, "train", "--model", model, "--data", TestPaths.dataDir.path,
+                      "--output", output.path, "--save-steps", "10", "--no-final-eval", "--lr", "1e-3"] + (resume ? ["--resume", "latest"] : [])
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        p.environment = env
+        let handle = try FileHandle(forWritingTo: log)
+        p.standardOutput = handle
+        p.standardError = handle
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return (p, log)
+    }
+
+    private func waitForCheckpoint(_ output: URL, atLeast step: Int, timeout: Double = 120) {
+        let start = Date()
+        while Date().timeIntervalSince(start) < timeout {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
+            if names.contains(where: { $0.hasPrefix("checkpoint-") && (Int($0.dropFirst(11)) ?? 0) >= step }) { return }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        XCTFail("no checkpoint ≥ \(step) in \(output.path) after \(timeout) s")
+    }
+
+    /// Pids of the ft-dist ranks training into `output`, by rank (from their environment).
+    private func rankPids(output: URL) -> [Int: Int32] {
+        var ranks: [Int: Int32] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let cmd = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),
+                  cmd.contains(output.path), cmd.hasPrefix(TestPaths.binary),
+                  let env = try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8) else { continue }
+            for v in env.split(separator: "\0") where v.hasPrefix("OMPI_COMM_WORLD_RANK=") {
+                if let r = Int(v.dropFirst(21)) { ranks[r] = pid }
+            }
+        }
+        return ranks
+    }
+
+    func testKilledRankEndsTheJobAndTheRunResumes() throws {
+        let dir = try TestPaths.temporaryDirectory("kill")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let out = dir.appendingPathComponent("run")
+        let (job, log) = try startRun(ranks: 2, output: out, model: model)
+        waitForCheckpoint(out, atLeast: 20)
+        let pids = rankPids(output: out)
+        let victim = try XCTUnwrap(pids[1], "rank 1 not found among \(pids)")
+        let killedAt = Date()
+        kill(victim, SIGKILL)
+        while job.isRunning && Date().timeIntervalSince(killedAt) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        let seconds = Date().timeIntervalSince(killedAt)
+        XCTAssertFalse(job.isRunning, "mpirun still running 60 s after rank 1 was killed")
+        if job.isRunning { job.terminate() }
+        job.waitUntilExit()
+        XCTAssertNotEqual(job.terminationStatus, 0)
+        XCTAssertTrue(rankPids(output: out).isEmpty, "a rank survived")
+        let text = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(text.contains("rank 1"), "the message should name the lost rank:\n\(text.suffix(800))")
+        print(String(format: "SIGKILL of rank 1: every process gone after %.2f s", seconds))
+
+        // the last complete checkpoint resumes
+        let r = try DataParallelTests.tinyRun(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
+    }
+
+    func testSigtermWritesAFinalCheckpoint() throws {
+        let dir = try TestPaths.temporaryDirectory("sigterm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let out = dir.appendingPathComponent("run")
+        let (job, log) = try startRun(ranks: 2, output: out, model: model)
+        waitForCheckpoint(out, atLeast: 10)
+        Thread.sleep(forTimeInterval: 0.5)
+        job.terminate()  // SIGTERM to mpirun, which forwards it to the ranks
+        let start = Date()
+        while job.isRunning && Date().timeIntervalSince(start) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(job.isRunning)
+        job.waitUntilExit()
+        let text = try String(contentsOf: log, encoding: .utf8)
+        // the final checkpoint is at the step where the ranks agreed to stop, past the periodic ones
+        let steps = ((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? [])
+            .filter { $0.hasPrefix("checkpoint-") }.compactMap { Int($0.dropFirst(11)) }
+        let last = try XCTUnwrap(steps.max())
+        XCTAssertTrue(last % 10 != 0 || text.contains("stop requested"), "no final checkpoint: \(steps)\n\(text.suffix(600))")
+        let r = try DataParallelTests.tinyRun(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", last)), r.stderr)
+    }
+}
