@@ -1,0 +1,55 @@
+import Foundation
+import TestSupport
+import Train
+import XCTest
+
+/// `ft-dist eval` end to end on the tiny model: a checkpoint evaluates and writes the whole
+/// report; a damaged checkpoint, a model that is not Gemma 3 and a missing split are clear errors.
+final class EvalCommandTests: XCTestCase {
+    func testEvaluatesACheckpointAndRejectsBadInput() throws {
+        let dir = try TestPaths.temporaryDirectory("eval")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let run = dir.appendingPathComponent("run")
+        var r = try DataParallelTests.tinyRun(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        // a small CSV split of our own, with a quoted comma
+        let csv = dir.appendingPathComponent("mine.csv")
+        try "text,category\n\"Where is my card, please?\",card_arrival\nI was charged twice,transaction_charged_twice\n"
+            .write(to: csv, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("report")
+        r = try Launch.mpirun(ranks: 2, ["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path,
+                                         "--output", out.path, "--max-new-tokens", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for file in ["metrics.json", "predictions.jsonl", "confusion.csv", "confusion.svg", "report.md"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(file).path), file)
+        }
+        let predictions = try String(contentsOf: out.appendingPathComponent("predictions.jsonl"), encoding: .utf8)
+        XCTAssertEqual(predictions.split(separator: "\n").count, 2, "both ranks' predictions gathered on rank 0")
+        XCTAssertTrue(predictions.contains("Where is my card, please?"))
+
+        r = try Launch.ftdist(["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", "validation"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--split must be test, train or a .csv file"), r.stderr)
+
+        r = try Launch.ftdist(["eval", "--model", "/etc/passwd", "--data", TestPaths.dataDir.path, "--limit", "1"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("not a GGUF file"), r.stderr)
+
+        // damage the weights: the checkpoint's checksum catches it
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: checkpoint + "/model.safetensors"))
+        try handle.seek(toOffset: try handle.seekToEnd() - 4096)  // inside the tensor data
+        try handle.write(contentsOf: Data(repeating: 0x3F, count: 32))
+        try handle.close()
+        r = try Launch.ftdist(["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("damaged"), r.stderr)
+
+        // a config that is not Gemma 3
+        try #"{"model_type": "llama"}"#.write(toFile: checkpoint + "/config.json", atomically: true, encoding: .utf8)
+        r = try Launch.ftdist(["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("expected gemma3_text"), r.stderr)
+    }
+}
