@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Train
 
 struct GenerateCommand: ParsableCommand {
@@ -15,6 +16,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A GGUF file or a checkpoint directory (default: the installed model).")
     var model: String?
 
+    @Flag(help: "Print load, prompt and generation timings to stderr.") var timing = false
+
     func validate() throws {
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
     }
@@ -22,8 +25,14 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let generator = try TextGenerator(modelPath: model ?? DefaultPaths.model)
-            try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
+            let t = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
             print()
+            if timing {
+                let line = String(format: "model loaded in %.2f s; prompt of %d tokens in %.3f s (%.0f tokens/s, first token included); %d more tokens in %.3f s (%.1f tokens/s)\n",
+                                  generator.loadSeconds, t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds,
+                                  max(t.generatedTokens - 1, 0), t.decodeSeconds, Double(max(t.generatedTokens - 1, 0)) / max(t.decodeSeconds, 1e-9))
+                FileHandle.standardError.write(Data(line.utf8))
+            }
         }
     }
 }

@@ -125,25 +125,21 @@ public final class GemmaTrainingPass {
     // MARK: attention over segments
 
     /// Keys and values of a segment: the shared prefix rows followed by the segment's rows.
-    /// Contiguous already when there is no prefix; otherwise gathered into scratch.
+    /// Contiguous already when there is no prefix; otherwise gathered into scratch. Key
+    /// positions are copied into scratch either way (no pointer escapes an array access).
     private func segmentKeys(_ seg: AttentionSegment, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>)
         -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>) {
         let kd = model.config.kvDim
         let posScratch = UnsafeMutableRawPointer(sp(s.keyPos)).assumingMemoryBound(to: Int32.self)
-        if seg.prefixRows == 0 {
-            return packed.positions.withUnsafeBufferPointer { pos in
-                (k + seg.rows.lowerBound * kd, v + seg.rows.lowerBound * kd,
-                 UnsafeMutablePointer(mutating: pos.baseAddress! + seg.rows.lowerBound))
-            }
-        }
         let p = seg.prefixRows, t = seg.rows.count
+        for i in 0..<p { posScratch[i] = packed.positions[i] }
+        for i in 0..<t { posScratch[p + i] = packed.positions[seg.rows.lowerBound + i] }
+        if p == 0 { return (k + seg.rows.lowerBound * kd, v + seg.rows.lowerBound * kd, posScratch) }
         let keys = sp(s.keys), values = sp(s.values)
         keys.update(from: k, count: p * kd)
         (keys + p * kd).update(from: k + seg.rows.lowerBound * kd, count: t * kd)
         values.update(from: v, count: p * kd)
         (values + p * kd).update(from: v + seg.rows.lowerBound * kd, count: t * kd)
-        for i in 0..<p { posScratch[i] = packed.positions[i] }
-        for i in 0..<t { posScratch[p + i] = packed.positions[seg.rows.lowerBound + i] }
         return (keys, values, posScratch)
     }
 
