@@ -319,18 +319,25 @@ final class RunReportTests: XCTestCase {
         }
     }
 
-    // MARK: - The real short run, when present
+    // MARK: - A real run end to end
 
-    func testRendersRealTry30RunWhenPresent() throws {
-        let try30 = TestPaths.repoRoot.appendingPathComponent("runs/try30")
-        guard FileManager.default.fileExists(atPath: try30.appendingPathComponent("metrics.jsonl").path) else {
-            throw XCTSkip("no runs/try30 in this checkout")
+    /// `ft-dist train` on the tiny model with validation, then `ft-dist report` on its directory.
+    func testReportsARealTinyRun() throws {
+        let model = try TinyGemma.write(to: root.appendingPathComponent("tiny.gguf").path)
+        let run = root.appendingPathComponent("tiny-run")
+        var r = try DataParallelTests.tinyRun(ranks: 1, output: run, model: model,
+                                              extra: ["--max-steps", "12", "--eval-steps", "6", "--eval-samples", "8", "--max-new-tokens", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        r = try Launch.ftdist(["report", run.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try RunReport(runDirectory: run.path)
+        XCTAssertEqual(report.summary.stepsDone, 12)
+        XCTAssertEqual(report.validation.map(\.step), [6, 12])
+        for file in ["report.md", "loss.svg", "accuracy.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), file)
         }
-        let out = root.appendingPathComponent("try30")
-        let report = try RunReport(runDirectory: try30.path)
-        let urls = try report.write(to: out.path)
-        XCTAssertEqual(urls.map(\.lastPathComponent), ["report.md", "loss.svg"])
-        XCTAssertEqual(report.summary.stepsDone, 30)
-        _ = SVGScan.parse(try String(contentsOf: out.appendingPathComponent("loss.svg"), encoding: .utf8))
+        _ = SVGScan.parse(try String(contentsOf: run.appendingPathComponent("loss.svg"), encoding: .utf8))
+        r = try Launch.ftdist(["report", root.appendingPathComponent("no-such-run").path])
+        XCTAssertNotEqual(r.status, 0)
     }
 }
