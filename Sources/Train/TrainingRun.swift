@@ -46,6 +46,7 @@ public final class TrainingRun {
     /// Runs the training; returns the process exit code (0, or 128+signal after a stop).
     public func run(resume: String?) throws -> Int32 {
         let threads = configureBLASThreads()
+        MemoryPolicy.configure()
         try options.validate()
         let dataFiles = TrainingData.files(in: options.dataDir)
         var optionsForAgreement = options
@@ -189,6 +190,7 @@ public final class TrainingRun {
                                           invalidRate: metrics.invalidRate, samples: predictions.count,
                                           seconds: Date().timeIntervalSince(start))
             try runDir.appendValidation(record)
+            MemoryPolicy.releaseFreedMemory()
             say(String(format: "validation at step %d: loss %.4f, accuracy %.2f%% (%d examples, %.0f s)",
                        record.step, loss, 100 * metrics.accuracy, predictions.count, record.seconds))
         }
