@@ -62,14 +62,3 @@ public final class AdamW {
         }
     }
 }
-
-/// Run `body` over contiguous chunks of `range` on all cores.
-func parallelChunks(_ range: Range<Int>, chunk: Int = 1 << 20, _ body: (Int, Int) -> Void) {
-    let n = range.count
-    guard n > 0 else { return }
-    let chunks = (n + chunk - 1) / chunk
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        let lo = range.lowerBound + c * chunk
-        body(lo, min(lo + chunk, range.upperBound))
-    }
-}

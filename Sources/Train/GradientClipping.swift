@@ -5,26 +5,19 @@ import Model
 /// clips it to `maxNorm`, as torch.nn.utils.clip_grad_norm_: min(1, maxNorm / (norm + 1e-6)).
 public enum GradientClipping {
     public static func globalNorm(_ g: FloatBuffer) -> Double {
-        let chunk = 1 << 20
-        let chunks = (g.count + chunk - 1) / chunk
-        var partial = [Double](repeating: 0, count: chunks)
-        partial.withUnsafeMutableBufferPointer { out in
-            let o = out.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
-                let lo = c * chunk, hi = min(lo + chunk, g.count)
-                // 8-lane Float partial sums over 4 Ki elements, totals in Double
-                var total: Double = 0
-                var i = lo
-                while i < hi {
-                    let end = min(i + 4096, hi)
-                    var s = Float8()
-                    while i + 8 <= end { let x = Float8.load(g.pointer + i); s += x * x; i += 8 }
-                    var tail: Float = 0
-                    while i < end { tail += g.pointer[i] * g.pointer[i]; i += 1 }
-                    total += Double(s.sum()) + Double(tail)
-                }
-                o[c] = total
+        let partial = parallelChunkResults(g.count, initial: 0.0) { _, lo, hi -> Double in
+            // 8-lane Float partial sums over 4 Ki elements, totals in Double
+            var total: Double = 0
+            var i = lo
+            while i < hi {
+                let end = min(i + 4096, hi)
+                var s = Float8()
+                while i + 8 <= end { let x = Float8.load(g.pointer + i); s += x * x; i += 8 }
+                var tail: Float = 0
+                while i < end { tail += g.pointer[i] * g.pointer[i]; i += 1 }
+                total += Double(s.sum()) + Double(tail)
             }
+            return total
         }
         return partial.reduce(0, +).squareRoot()
     }

@@ -144,16 +144,19 @@ extension Trainer {
     }
 
     /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
-    /// the ranks split the examples and all-reduce the sums.
+    /// the ranks split the examples and all-reduce the sums. Passes obey the same memory caps
+    /// as training steps.
     public func evaluationLoss(_ examples: [TokenizedExample], batchSize: Int = 16) throws -> Double {
         let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
         var sums = [0.0, 0.0]
         var start = mine.lowerBound
         while start < mine.upperBound {
             let end = min(start + batchSize, mine.upperBound)
-            let r = pass.run(LabelMaskedBatch(Array(examples[start..<end])), lossScale: 1, gradients: nil)
-            sums[0] += r.lossSum
-            sums[1] += Double(r.labelCount)
+            for part in Self.memoryBoundedParts(Array(examples[start..<end])) {
+                let r = pass.run(LabelMaskedBatch(part), lossScale: 1, gradients: nil)
+                sums[0] += r.lossSum
+                sums[1] += Double(r.labelCount)
+            }
             start = end
         }
         try comm.allReduceSum(&sums)
