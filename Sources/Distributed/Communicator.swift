@@ -22,6 +22,9 @@ public protocol Communicator: AnyObject {
     /// End every rank of the job now (after an error on some ranks only, the others would
     /// otherwise wait forever in their next collective).
     func abort(code: Int32) -> Never
+    /// One buffer of `floatsPerRank` floats per rank that the ranks of a host share (collective).
+    /// nil when the transport has no shared memory, or when hosts run different rank counts.
+    func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow?
 }
 
 public struct CommunicatorError: Error, CustomStringConvertible {
@@ -44,6 +47,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func barrier() throws {}
     public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
     public func abort(code: Int32) -> Never { exit(code) }
+    public func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow? { nil }
 }
 
 extension Communicator {

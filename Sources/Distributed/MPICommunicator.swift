@@ -51,11 +51,7 @@ public final class MPICommunicator: Communicator {
     }
 
     private func check(_ rc: Int32, _ what: String) throws {
-        guard rc != ftdist_success() else { return }
-        var len: Int32 = 0
-        var buf = [CChar](repeating: 0, count: 1024)
-        MPI_Error_string(rc, &buf, &len)
-        throw CommunicatorError("\(what) failed on rank \(rank): \(String(cString: buf))")
+        try checkMPI(rc, "\(what) failed on rank \(rank)")
     }
 
     /// The gradient (268M floats) goes in chunks of 16M floats: OpenMPI's large-message
@@ -111,6 +107,10 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
+    public func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow? {
+        try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
+    }
+
     public func barrier() throws {
         try check(MPI_Barrier(comm), "MPI_Barrier")
     }
@@ -133,6 +133,15 @@ public final class MPICommunicator: Communicator {
         guard rank == root else { return nil }
         return (0..<size).map { Array(all[Int(displacements[$0])..<Int(displacements[$0] + counts[$0])]) }
     }
+}
+
+/// Throws `failure: <MPI's error string>` unless `rc` is MPI_SUCCESS.
+func checkMPI(_ rc: Int32, _ failure: @autoclosure () -> String) throws {
+    guard rc != ftdist_success() else { return }
+    var len: Int32 = 0
+    var buf = [CChar](repeating: 0, count: 1024)
+    MPI_Error_string(rc, &buf, &len)
+    throw CommunicatorError("\(failure()): \(String(cString: buf))")
 }
 
 /// The communicator for this process: MPI when started by mpirun, otherwise single-process

@@ -28,7 +28,13 @@ public final class AdamW {
 
     /// One update with learning rate `lr`; gradients are multiplied by `gradScale` on the fly
     /// (the clipping coefficient), which saves a separate pass over the 1 GB gradient.
-    public func update(parameters p: FloatBuffer, gradients g: FloatBuffer, lr: Float, gradScale: Float = 1) {
+    /// `range` limits the update to one slice of the flat buffers (the slice a rank owns when
+    /// the ranks of a host split the optimizer work); the moments outside it are left alone.
+    /// `publish`, when given, also receives the new parameters at the same offsets (the
+    /// host-shared exchange passes the spent gradient buffer, which saves a copy pass).
+    public func update(parameters p: FloatBuffer, gradients g: FloatBuffer, lr: Float, gradScale: Float = 1,
+                       range: Range<Int>? = nil, publish: UnsafeMutablePointer<Float>? = nil) {
+        let range = range ?? 0..<p.count
         step += 1
         let bc1 = 1 - pow(Double(beta1), Double(step))
         let bc2 = 1 - pow(Double(beta2), Double(step))
@@ -37,7 +43,7 @@ public final class AdamW {
         let (b1, b2, eps) = (beta1, beta2, eps)
         if weightDecay != 0 {
             let keep = 1 - lr * weightDecay
-            for r in decayRanges { parallelChunks(r) { lo, hi in for i in lo..<hi { p.pointer[i] *= keep } } }
+            for r in decayRanges where r.overlaps(range) { parallelChunks(r.clamped(to: range)) { lo, hi in for i in lo..<hi { p.pointer[i] *= keep } } }
         }
         let pp = p.pointer, gp = g.pointer, mp = m.pointer, vp = v.pointer
         // one pass, 8 lanes at a time: the update is bound by memory traffic (7 floats per parameter)
@@ -45,18 +51,20 @@ public final class AdamW {
             let grad = g * gradScale
             let mi = m + (grad - m) * (1 - b1)
             let vi = v * b2 + (1 - b2) * grad * grad
-            return (mi, vi, p - stepSize * mi / (vi.squareRoot() / bc2Sqrt + eps))
+            return (mi, vi, p - stepSize * mi / (sqrt8(vi) / bc2Sqrt + eps))
         }
-        parallelChunks(0..<p.count) { lo, hi in
+        parallelChunks(range) { lo, hi in
             var i = lo
             while i + 8 <= hi {
                 let (mi, vi, pi) = lanes(Float8.load(gp + i), Float8.load(mp + i), Float8.load(vp + i), Float8.load(pp + i))
                 mi.store(mp + i); vi.store(vp + i); pi.store(pp + i)
+                if let publish { pi.store(publish + i) }
                 i += 8
             }
             while i < hi {
                 let (mi, vi, pi) = lanes(Float8(repeating: gp[i]), Float8(repeating: mp[i]), Float8(repeating: vp[i]), Float8(repeating: pp[i]))
                 mp[i] = mi[0]; vp[i] = vi[0]; pp[i] = pi[0]
+                publish?[i] = pi[0]
                 i += 1
             }
         }

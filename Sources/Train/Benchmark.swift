@@ -8,6 +8,8 @@ import Model
 public struct BenchmarkReport: Codable {
     public struct Split: Codable {
         public var forward = 0.0, head = 0.0, backward = 0.0, allReduce = 0.0, optimizer = 0.0, other = 0.0
+        /// The two parts of `optimizer`: the clipping norm and the AdamW update.
+        public var gradNorm = 0.0, adamW = 0.0
     }
     public var ranks: Int
     public var transport: String
@@ -28,6 +30,11 @@ public struct BenchmarkReport: Codable {
     /// computed GFLOP/s over the whole job ÷ (ranks × per-rank sgemm peak).
     public var fractionOfPeak: Double
     public var medianSplit: Split
+    /// How gradients were combined ("MPI_Allreduce" or the host-shared reduction).
+    public var gradientExchange: String
+    /// Whole-gradient all-reduce through `gradientExchange` and through plain `MPI_Allreduce`,
+    /// each the median of 3, timed after the steps (under mpirun only).
+    public var exchangeAllReduceSeconds: Double?
     public var plainMPIAllReduceSeconds: Double?
     public var peakRSSBytesPerRank: [Int]
     public var stepSeconds: [Double]
@@ -56,12 +63,20 @@ public enum Benchmark {
                        i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.optimizerSeconds,
                        r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
         }
-        var plain: Double?
+        var plain: Double?, exchanged: Double?
         if comm.size > 1 {
-            try comm.barrier()
-            let t = Date()
-            try comm.allReduceSum(trainer.gradients.buffer)
-            plain = Date().timeIntervalSince(t)
+            func timed(_ body: () throws -> Void) throws -> Double {
+                var times: [Double] = []
+                for _ in 0..<3 {
+                    try comm.barrier()
+                    let t = Date()
+                    try body()
+                    times.append(Date().timeIntervalSince(t))
+                }
+                return times.sorted()[1]
+            }
+            exchanged = try timed { try trainer.exchange.allReduceWholeGradient() }
+            plain = try timed { try comm.allReduceSum(trainer.gradients.buffer) }
         }
         let measured = Array(records.dropFirst(min(1, records.count - 1)))
         let rowsMeasured = Array(computedRows.dropFirst(min(1, computedRows.count - 1)))
@@ -78,7 +93,12 @@ public enum Benchmark {
         split.backward = median(measured.map(\.backwardSeconds))
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
-        split.other = max(0, stepSeconds - split.forward - split.head - split.backward - split.allReduce - split.optimizer)
+        split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
+        split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
+        // per step, then the median (medians of the parts do not add up to the median step)
+        split.other = median(measured.map {
+            max(0, $0.seconds - $0.forwardSeconds - $0.headSeconds - $0.backwardSeconds - $0.allReduceSeconds - $0.optimizerSeconds)
+        })
         let peaks = try comm.gather(Array(String(ResourceUsage.peakRSSBytes()).utf8), root: 0)
         guard let peaks else { return nil }
         let usefulGF = median(useful) / 1e9, computedGF = median(computed) / 1e9
@@ -90,7 +110,8 @@ public enum Benchmark {
             usefulGFLOPPerStep: usefulGF, computedGFLOPPerStep: computedGF,
             usefulGFLOPPerSecond: usefulGF / stepSeconds, computedGFLOPPerSecond: computedGF / stepSeconds,
             sgemmPeakGFLOPPerSecond: peak, fractionOfPeak: computedGF / stepSeconds / (peak * Double(comm.size)),
-            medianSplit: split, plainMPIAllReduceSeconds: plain,
+            medianSplit: split, gradientExchange: trainer.exchange.description,
+            exchangeAllReduceSeconds: exchanged, plainMPIAllReduceSeconds: plain,
             peakRSSBytesPerRank: peaks.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
             stepSeconds: records.map(\.seconds))
     }

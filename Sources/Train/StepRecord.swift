@@ -13,15 +13,17 @@ public struct StepRecord: Codable, Equatable {
     public var forwardSeconds: Double   // blocks, this rank
     public var headSeconds: Double      // tied head + cross-entropy, forward and backward
     public var backwardSeconds: Double  // blocks and embedding
-    public var allReduceSeconds: Double // gradient all-reduce (includes waiting for slower ranks)
+    public var allReduceSeconds: Double // gradient reduction and, host-shared, the parameter slices copied back (includes waiting for slower ranks)
     public var optimizerSeconds: Double // gradient norm, clipping and AdamW
     public var rssBytes: Int            // this rank's resident memory after the step
     public var rows: [Int]
+    public var gradNormSeconds: Double? = nil  // the gradient-norm part of optimizerSeconds (absent in older runs)
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, tokens, seconds, rows
         case gradNorm = "grad_norm", labelTokens = "label_tokens", packedRows = "packed_rows"
         case forwardSeconds = "forward_seconds", headSeconds = "head_seconds", backwardSeconds = "backward_seconds"
         case allReduceSeconds = "allreduce_seconds", optimizerSeconds = "optimizer_seconds", rssBytes = "rss_bytes"
+        case gradNormSeconds = "grad_norm_seconds"
     }
 }

@@ -10,7 +10,10 @@ public final class Trainer {
     public let model: GemmaModel
     public let data: TrainingData
     public let comm: Communicator
-    public let gradients: FloatBuffer
+    /// The all-reduce (or host-shared reduction) of gradients and, with it, which slice of
+    /// the parameters this rank's AdamW updates.
+    public let exchange: GradientExchange
+    public var gradients: FloatBuffer { exchange.gradients }
     public let optimizer: AdamW
     public let schedule: LearningRateSchedule
     public private(set) var plan: BatchPlan
@@ -30,7 +33,7 @@ public final class Trainer {
         self.model = model
         self.data = data
         self.comm = comm
-        gradients = FloatBuffer(count: model.layout.count)
+        exchange = try GradientExchange(count: model.layout.count, comm: comm, hostSharedMemory: options.hostSharedMemory)
         optimizer = AdamW(layout: model.layout, weightDecay: Float(options.weightDecay))
         plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
                              seed: options.seed)
@@ -74,20 +77,24 @@ public final class Trainer {
             timings.backward += pass.lastTimings.backward
         }
         let afterBackward = Date()
-        try comm.allReduceSum(gradients.buffer)
+        try exchange.reduce()
         // the loss and the stop requests ride on one small all-reduce
         var totals = [lossSum, localStopRequested() ? 1 : 0]
         try comm.allReduceSum(&totals)
         stopAgreed = totals[1] > 0
         let afterReduce = Date()
 
-        let norm = GradientClipping.globalNorm(gradients)
+        let norm = try exchange.globalNorm()
+        let afterNorm = Date()
         guard norm.isFinite else {
             throw TrainingError("step \(completedSteps + 1): the gradient norm is not finite (\(norm)); stopping before the weights are damaged")
         }
         let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: options.maxGradNorm)
         let lr = schedule.lr(step: completedSteps)
-        optimizer.update(parameters: model.parameters, gradients: gradients, lr: Float(lr), gradScale: coefficient)
+        optimizer.update(parameters: model.parameters, gradients: gradients, lr: Float(lr), gradScale: coefficient,
+                         range: exchange.ownedRange, publish: exchange.publishTarget)
+        let afterUpdate = Date()
+        try exchange.shareUpdatedParameters(model.parameters)
         let end = Date()
 
         completedSteps += 1
@@ -96,9 +103,10 @@ public final class Trainer {
                                 tokens: examples.reduce(0) { $0 + $1.ids.count }, labelTokens: globalLabels,
                                 packedRows: packedRows, seconds: end.timeIntervalSince(start),
                                 forwardSeconds: timings.forward, headSeconds: timings.head, backwardSeconds: timings.backward,
-                                allReduceSeconds: afterReduce.timeIntervalSince(afterBackward),
-                                optimizerSeconds: end.timeIntervalSince(afterReduce), rssBytes: ResourceUsage.currentRSSBytes(),
-                                rows: rows.map { data.train[$0].row })
+                                allReduceSeconds: afterReduce.timeIntervalSince(afterBackward) + end.timeIntervalSince(afterUpdate),
+                                optimizerSeconds: afterUpdate.timeIntervalSince(afterReduce),
+                                rssBytes: ResourceUsage.currentRSSBytes(),
+                                rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce))
         history.append(record)
         return record
     }

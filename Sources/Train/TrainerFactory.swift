@@ -34,9 +34,13 @@ public enum BenchmarkTable {
         out += String(format: "  useful GFLOP per step           %.0f (%.1f GFLOP/s)\n", r.usefulGFLOPPerStep, r.usefulGFLOPPerSecond)
         out += String(format: "  computed GFLOP per step         %.0f (%.1f GFLOP/s, %.0f%% of %d × %.1f sgemm peak)\n",
                       r.computedGFLOPPerStep, r.computedGFLOPPerSecond, 100 * r.fractionOfPeak, r.ranks, r.sgemmPeakGFLOPPerSecond)
-        out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f, other %.3f s\n",
-                      s.forward, s.head, s.backward, s.allReduce, s.optimizer, s.other)
-        if let p = r.plainMPIAllReduceSeconds { out += String(format: "  plain MPI_Allreduce of the gradient  %.3f s\n", p) }
+        out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, gradient exchange %.3f, norm %.3f + AdamW %.3f, other %.3f s\n",
+                      s.forward, s.head, s.backward, s.allReduce, s.gradNorm, s.adamW, s.other)
+        out += "  gradients combined by " + r.gradientExchange + "\n"
+        if let e = r.exchangeAllReduceSeconds, let p = r.plainMPIAllReduceSeconds {
+            out += String(format: "  all-reduce of the whole gradient: %.3f s through %@, %.3f s plain MPI_Allreduce (same run)\n",
+                          e, r.gradientExchange, p)
+        }
         out += "  peak RSS per rank: " + r.peakRSSBytesPerRank.map { String(format: "%.2f GB", Double($0) / 1e9) }.joined(separator: ", ")
         return out
     }

@@ -31,6 +31,9 @@ public struct TrainingOptions: Codable, Equatable {
     public var evalMaxNewTokens = 24
     /// Share the prompt prefix of a shard's examples in the forward/backward (exact).
     public var sharePrefix = true
+    /// Ranks on one host reduce gradients through MPI-3 shared memory and each updates one
+    /// slice of the parameters (exact; falls back to a plain all-reduce when unavailable).
+    public var hostSharedMemory = true
 
     public init(modelPath: String, dataDir: String, output: String) {
         self.modelPath = modelPath

@@ -61,8 +61,8 @@ public final class TrainingRun {
         let (model, tokenizer, data) = try TrainerFactory.load(options: options)
         try RankAgreement.require("initial weights", ParameterChecksum.hex(ParameterChecksum.of(model.parameters)), comm: comm)
         let trainer = try Trainer(options: options, model: model, data: data, comm: comm)
-        say(String(format: "ft-dist train: %d rank(s) over %@, %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",
-                   comm.size, comm.transport, threads, Date().timeIntervalSince(loadStart), data.train.count, data.validation.count))
+        say(String(format: "ft-dist train: %d rank(s) over %@ (gradients: %@), %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",
+                   comm.size, comm.transport, trainer.exchange.description, threads, Date().timeIntervalSince(loadStart), data.train.count, data.validation.count))
 
         let runDir = RunDirectory(path: options.output)
         var resumedFrom: String?
@@ -146,8 +146,8 @@ public final class TrainingRun {
         path = try comm.broadcast(path, root: 0)
         try comm.broadcast(&stateBytes, root: 0)
         try comm.broadcast(trainer.model.parameters.buffer, root: 0)
-        try comm.broadcast(trainer.optimizer.m.buffer, root: 0)
-        try comm.broadcast(trainer.optimizer.v.buffer, root: 0)
+        try trainer.exchange.broadcastOwnedSlices(trainer.optimizer.m)
+        try trainer.exchange.broadcastOwnedSlices(trainer.optimizer.v)
         let state = try JSONDecoder().decode(CheckpointState.self, from: Data(stateBytes))
         trainer.restore(completedSteps: state.step, history: state.history)
         say("resumed from \(path): step \(state.step), epoch \(state.epoch + 1), position \(state.positionInEpoch) in the epoch, next lr \(state.nextLR)")
@@ -155,6 +155,8 @@ public final class TrainingRun {
     }
 
     private func saveCheckpoint(_ trainer: Trainer, _ runDir: RunDirectory) throws {
+        // with host-shared updates each rank's moments are current only on its slice
+        try trainer.exchange.gatherToRoot([trainer.optimizer.m, trainer.optimizer.v])
         if comm.isRoot {
             let start = Date()
             let path = try Checkpoint.save(trainer, runDirectory: runDir.path)

@@ -34,6 +34,10 @@ final class DataParallelTests: XCTestCase {
             let out = dir.appendingPathComponent("np\(ranks)")
             let r = try Self.tinyRun(ranks: ranks, output: out, model: model, extra: ["--max-steps", "20"])
             XCTAssertEqual(r.status, 0, "np=\(ranks): \(r.stderr)")
+            if ranks > 1 {
+                XCTAssertTrue((r.stdout + r.stderr).contains("gradients: host shared memory (\(ranks) rank(s) per host × 1 host(s))"),
+                              "np=\(ranks) should reduce through host shared memory: \(r.stdout)")
+            }
             runs.append(try Self.losses(out))
             weights.append(try Self.finalWeights(out, steps: 20))
         }
@@ -53,6 +57,42 @@ final class DataParallelTests: XCTestCase {
             for i in 0..<p0.count { worstParam = max(worstParam, abs(p0[i] - p[i])) }
             XCTAssertLessThan(worstParam, 1e-5, "np=\(ranks): final parameters")
             print("np=\(ranks) vs np=1: worst loss relative difference \(worstLoss), worst parameter difference \(worstParam)")
+        }
+    }
+
+    /// The host-shared reduction (sliced AdamW) and the plain MPI_Allreduce (full AdamW on
+    /// every rank) are the same arithmetic: bit-identical at np=2 (a sum of two is the same
+    /// either way round), and within rounding of the summation order at np=3.
+    func testHostSharedReductionEqualsPlainAllReduce() throws {
+        let dir = try TestPaths.temporaryDirectory("dp-shm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        for ranks in [2, 3] {
+            var runs: [[Record]] = []
+            var weights: [GemmaModel] = []
+            for shared in [true, false] {
+                let out = dir.appendingPathComponent("np\(ranks)-\(shared)")
+                let r = try Self.tinyRun(ranks: ranks, output: out, model: model,
+                                         extra: ["--max-steps", "12"] + (shared ? [] : ["--no-host-shared-memory"]))
+                XCTAssertEqual(r.status, 0, "np=\(ranks) shared=\(shared): \(r.stderr)")
+                XCTAssertTrue((r.stdout + r.stderr).contains(shared ? "gradients: host shared memory" : "gradients: MPI_Allreduce"))
+                runs.append(try Self.losses(out))
+                weights.append(try Self.finalWeights(out, steps: 12))
+            }
+            XCTAssertEqual(runs[0].count, 12)
+            XCTAssertEqual(runs[1].count, 12)
+            var worstLoss = 0.0, worstParam: Float = 0
+            for (a, b) in zip(runs[0], runs[1]) { worstLoss = max(worstLoss, abs(a.loss - b.loss) / a.loss) }
+            let p0 = weights[0].parameters, p1 = weights[1].parameters
+            for i in 0..<p0.count { worstParam = max(worstParam, abs(p0[i] - p1[i])) }
+            if ranks == 2 {
+                XCTAssertEqual(worstLoss, 0, "np=2: losses must be identical")
+                XCTAssertEqual(worstParam, 0, "np=2: parameters must be identical")
+            } else {
+                XCTAssertLessThan(worstLoss, 1e-6)
+                XCTAssertLessThan(worstParam, 1e-6)
+            }
+            print("np=\(ranks) host-shared vs MPI_Allreduce: worst loss relative difference \(worstLoss), worst parameter difference \(worstParam)")
         }
     }
 }

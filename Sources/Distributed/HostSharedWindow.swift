@@ -1,0 +1,129 @@
+import CMPI
+import Foundation
+
+/// One float buffer per rank in memory that every rank of the same host can read and write
+/// (MPI-3 shared memory: `MPI_Comm_split_type(SHARED)` + `MPI_Win_allocate_shared`).
+///
+/// The ranks of a host reduce their gradients through it with plain loads and stores — each
+/// rank sums one slice of everybody's buffer — instead of sending 1 GB through MPI's
+/// point-to-point path, which copies every byte through bounce buffers. Between hosts only
+/// the slices travel, over `crossHost`: the ranks with the same local rank on every host.
+///
+/// Rules of use (the unified memory model with one passive-target epoch for the window's
+/// lifetime): write your own buffer or slices agreed on, call `synchronize()` on every local
+/// rank, then read what the others wrote.
+public final class HostSharedWindow {
+    /// This rank's index among the ranks of its host, and how many ranks the host runs.
+    public let localRank: Int
+    public let localSize: Int
+    /// Index of this rank's host among all hosts (its rank in `crossHost`), and host count.
+    public let hostIndex: Int
+    public let hostCount: Int
+    /// Floats in each rank's buffer.
+    public let count: Int
+    private var window: MPI_Win?
+    private var local: MPI_Comm?
+    private var crossHost: MPI_Comm?
+    private let buffers: [UnsafeMutablePointer<Float>]
+
+    /// Collective over `world`. Returns nil (on every rank alike) when the hosts run different
+    /// numbers of ranks: slice ownership must then differ between hosts, and the caller falls
+    /// back to a plain all-reduce.
+    static func make(world: MPI_Comm, worldRank: Int, floatsPerRank count: Int,
+                     check: (Int32, String) throws -> Void) throws -> HostSharedWindow? {
+        var local: MPI_Comm?
+        try check(MPI_Comm_split_type(world, ftdist_comm_type_shared(), Int32(worldRank), ftdist_info_null(), &local),
+                  "MPI_Comm_split_type(shared)")
+        var localRank: Int32 = 0, localSize: Int32 = 0
+        MPI_Comm_rank(local, &localRank)
+        MPI_Comm_size(local, &localSize)
+        var sizes = [Int32](repeating: 0, count: 2)
+        var mine: [Int32] = [localSize, -localSize]
+        try check(MPI_Allreduce(&mine, &sizes, 2, ftdist_int32(), ftdist_op_max(), world), "MPI_Allreduce(local sizes)")
+        guard sizes[0] == -sizes[1] else {
+            MPI_Comm_free(&local)
+            return nil
+        }
+        var crossHost: MPI_Comm?
+        try check(MPI_Comm_split(world, localRank, Int32(worldRank), &crossHost), "MPI_Comm_split(cross-host)")
+        var hostIndex: Int32 = 0, hostCount: Int32 = 0
+        MPI_Comm_rank(crossHost, &hostIndex)
+        MPI_Comm_size(crossHost, &hostCount)
+
+        // non-contiguous: each rank's buffer starts on its own pages (first touched by its owner)
+        var info: MPI_Info?
+        MPI_Info_create(&info)
+        MPI_Info_set(info, "alloc_shared_noncontig", "true")
+        var base: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
+        let rc = MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, local, &base, &window)
+        MPI_Info_free(&info)
+        try check(rc, "MPI_Win_allocate_shared(\(bytes) bytes per rank)")
+        MPI_Win_set_errhandler(window, ftdist_errors_return())
+        var buffers: [UnsafeMutablePointer<Float>] = []
+        for peer in 0..<Int(localSize) {
+            var size: MPI_Aint = 0
+            var unit: Int32 = 0
+            var peerBase: UnsafeMutableRawPointer?
+            try check(MPI_Win_shared_query(window, Int32(peer), &size, &unit, &peerBase), "MPI_Win_shared_query(\(peer))")
+            guard let peerBase, size >= bytes else { throw CommunicatorError("shared window of local rank \(peer) is missing or short") }
+            buffers.append(peerBase.bindMemory(to: Float.self, capacity: count))
+        }
+        try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
+        return HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
+                                hostCount: Int(hostCount), count: count, window: window, local: local,
+                                crossHost: crossHost, buffers: buffers)
+    }
+
+    private init(localRank: Int, localSize: Int, hostIndex: Int, hostCount: Int, count: Int, window: MPI_Win?,
+                 local: MPI_Comm?, crossHost: MPI_Comm?, buffers: [UnsafeMutablePointer<Float>]) {
+        self.localRank = localRank
+        self.localSize = localSize
+        self.hostIndex = hostIndex
+        self.hostCount = hostCount
+        self.count = count
+        self.window = window
+        self.local = local
+        self.crossHost = crossHost
+        self.buffers = buffers
+    }
+
+    deinit {
+        // MPI_Finalize frees what is left; freeing after it would be an error
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        guard finalized == 0 else { return }
+        MPI_Win_unlock_all(window)
+        MPI_Win_free(&window)
+        MPI_Comm_free(&crossHost)
+        MPI_Comm_free(&local)
+    }
+
+    /// The buffer of local rank `peer` (this rank's own is `buffer(localRank)`).
+    public func buffer(_ peer: Int) -> UnsafeMutablePointer<Float> { buffers[peer] }
+
+    /// Memory barrier among the ranks of this host: every store any of them made before the
+    /// call is visible to all of them after it.
+    public func synchronize() throws {
+        try check(MPI_Win_sync(window), "MPI_Win_sync")
+        try check(MPI_Barrier(local), "MPI_Barrier(host)")
+        try check(MPI_Win_sync(window), "MPI_Win_sync")
+    }
+
+    /// Sum `range` of this rank's buffer over the ranks with the same local rank on every host.
+    public func crossHostAllReduceSum(_ range: Range<Int>) throws {
+        guard hostCount > 1 else { return }
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            let n = min(range.upperBound - offset, MPICommunicator.allReduceChunk)
+            try check(MPI_Allreduce(ftdist_in_place(), buffers[localRank] + offset, Int32(n), ftdist_float(), ftdist_op_sum(), crossHost),
+                      "MPI_Allreduce(cross-host, \(n) floats)")
+            offset += n
+        }
+    }
+
+    private func check(_ rc: Int32, _ what: String) throws {
+        try checkMPI(rc, "\(what) failed on local rank \(localRank)")
+    }
+}

@@ -1,0 +1,74 @@
+import Distributed
+import Model
+import TestSupport
+@testable import Train
+import XCTest
+
+/// The slicing and the norm of the gradient exchange; the multi-rank behaviour is covered by
+/// DataParallelTests (host-shared against plain all-reduce, np=1…4).
+final class GradientExchangeTests: XCTestCase {
+    func testChunkSizeDependsOnlyOnTheParameterCount() {
+        XCTAssertEqual(GradientExchange.chunkSize(count: 268_098_176), 1 << 20)  // Gemma 3 270M
+        XCTAssertEqual(GradientExchange.chunkSize(count: 80_000), 1024)          // tiny models: the floor
+        XCTAssertEqual(GradientExchange.chunkSize(count: 2_000_000), 8192)       // the power of two above count/256
+    }
+
+    func testSlicesTileTheBufferAtChunkBoundaries() {
+        for (count, chunk) in [(268_098_176, 1 << 20), (80_123, 1024), (5000, 1024), (1000, 1024)] {
+            for parts in 1...4 {
+                var next = 0
+                for part in 0..<parts {
+                    let s = GradientExchange.slice(count: count, chunk: chunk, part: part, parts: parts)
+                    XCTAssertEqual(s.lowerBound, next, "count \(count), \(parts) parts: slices must be contiguous")
+                    XCTAssertTrue(s.lowerBound % chunk == 0, "slice starts on a chunk boundary")
+                    next = s.upperBound
+                }
+                XCTAssertEqual(next, count, "count \(count), \(parts) parts: slices must cover the buffer")
+            }
+        }
+        // the real model's 256 chunks split evenly between 2 ranks
+        XCTAssertEqual(GradientExchange.slice(count: 268_098_176, chunk: 1 << 20, part: 1, parts: 2).lowerBound, 128 << 20)
+    }
+
+    func testSingleProcessOwnsEverythingAndMatchesThePlainNorm() throws {
+        let n = 300_001
+        let exchange = try GradientExchange(count: n, comm: SingleProcessCommunicator(), hostSharedMemory: true)
+        XCTAssertEqual(exchange.ownedRange, 0..<n)
+        XCTAssertNil(exchange.publishTarget)
+        var state: UInt64 = 7
+        for i in 0..<n {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            exchange.gradients[i] = Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
+        }
+        var exact = 0.0
+        for i in 0..<n { exact += Double(exchange.gradients[i]) * Double(exchange.gradients[i]) }
+        try exchange.reduce()
+        let norm = try exchange.globalNorm()
+        XCTAssertEqual(norm, exact.squareRoot(), accuracy: 1e-6 * exact.squareRoot())
+        XCTAssertEqual(norm, GradientClipping.globalNorm(exchange.gradients, chunk: exchange.chunk))
+    }
+
+    func testSlicedAdamWUpdatesOnlyItsRange() {
+        let layout = ParameterLayout(config: TinyGemma.config())
+        let p = FloatBuffer(count: layout.count), g = FloatBuffer(count: layout.count)
+        for i in 0..<layout.count { p[i] = 0.5; g[i] = 0.25 }
+        let full = AdamW(layout: layout), sliced = AdamW(layout: layout)
+        let q = FloatBuffer(count: layout.count)
+        q.copy(from: p)
+        let publish = FloatBuffer(count: layout.count)
+        full.update(parameters: p, gradients: g, lr: 1e-3)
+        let range = 1000..<3000
+        sliced.update(parameters: q, gradients: g, lr: 1e-3, range: range, publish: publish.pointer)
+        for i in [0, 999, 3000, layout.count - 1] {
+            XCTAssertEqual(q[i], 0.5, "outside the range nothing moves")
+            XCTAssertEqual(sliced.m[i], 0)
+        }
+        for i in [1000, 2000, 2999] {
+            XCTAssertEqual(q[i], p[i], "inside the range the update is the full one")
+            XCTAssertEqual(sliced.m[i], full.m[i])
+            XCTAssertEqual(sliced.v[i], full.v[i])
+            XCTAssertEqual(publish[i], q[i], "the new weights are published too")
+        }
+        XCTAssertNotEqual(q[1500], 0.5)
+    }
+}
