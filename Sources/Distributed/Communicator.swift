@@ -22,9 +22,9 @@ public protocol Communicator: AnyObject {
     /// End every rank of the job now (after an error on some ranks only, the others would
     /// otherwise wait forever in their next collective).
     func abort(code: Int32) -> Never
-    /// One buffer of `floatsPerRank` floats per rank that the ranks of a host share (collective).
-    /// nil when the transport has no shared memory, or when hosts run different rank counts.
-    func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow?
+    /// One buffer of `floatsPerRank` floats per rank that the ranks of a host share
+    /// (collective), or why there is none.
+    func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable>
 }
 
 public struct CommunicatorError: Error, CustomStringConvertible {
@@ -47,7 +47,9 @@ public final class SingleProcessCommunicator: Communicator {
     public func barrier() throws {}
     public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
     public func abort(code: Int32) -> Never { exit(code) }
-    public func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow? { nil }
+    public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable> {
+        .failure(HostSharedWindow.Unavailable("a single process has nobody to share with"))
+    }
 }
 
 extension Communicator {

@@ -26,23 +26,37 @@ public final class HostSharedWindow {
     private var crossHost: MPI_Comm?
     private let buffers: [UnsafeMutablePointer<Float>]
 
-    /// Collective over `world`. Returns nil (on every rank alike) when the hosts run different
-    /// numbers of ranks: slice ownership must then differ between hosts, and the caller falls
-    /// back to a plain all-reduce.
+    /// Where Open MPI keeps the window's backing file (its `osc_sm_backing_directory`).
+    public static var backingDirectory: String {
+        ProcessInfo.processInfo.environment["OMPI_MCA_osc_sm_backing_directory"] ?? "/dev/shm"
+    }
+
+    /// Collective over `world`. Returns a reason instead of a window (on every rank alike) when
+    /// the hosts run different numbers of ranks — slice ownership would then differ between
+    /// hosts — or when some host's /dev/shm cannot hold its ranks' buffers (a container's
+    /// default 64 MB would end in SIGBUS on first touch, not in an error). The caller then
+    /// falls back to a plain all-reduce.
     static func make(world: MPI_Comm, worldRank: Int, floatsPerRank count: Int,
-                     check: (Int32, String) throws -> Void) throws -> HostSharedWindow? {
+                     check: (Int32, String) throws -> Void) throws -> Result<HostSharedWindow, Unavailable> {
         var local: MPI_Comm?
         try check(MPI_Comm_split_type(world, ftdist_comm_type_shared(), Int32(worldRank), ftdist_info_null(), &local),
                   "MPI_Comm_split_type(shared)")
         var localRank: Int32 = 0, localSize: Int32 = 0
         MPI_Comm_rank(local, &localRank)
         MPI_Comm_size(local, &localSize)
-        var sizes = [Int32](repeating: 0, count: 2)
-        var mine: [Int32] = [localSize, -localSize]
-        try check(MPI_Allreduce(&mine, &sizes, 2, ftdist_int32(), ftdist_op_max(), world), "MPI_Allreduce(local sizes)")
-        guard sizes[0] == -sizes[1] else {
+        let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
+        let needed = Int64(bytes) * Int64(localSize)
+        let free = freeBytes(backingDirectory) ?? 0  // unreadable: nothing free
+        // [max local size, −min local size, max shortfall of /dev/shm]
+        var mine: [Int64] = [Int64(localSize), -Int64(localSize), max(0, needed - free)]
+        var agreed = [Int64](repeating: 0, count: 3)
+        try check(MPI_Allreduce(&mine, &agreed, 3, ftdist_int64(), ftdist_op_max(), world), "MPI_Allreduce(host shapes)")
+        if agreed[0] != -agreed[1] || agreed[2] > 0 {
             MPI_Comm_free(&local)
-            return nil
+            return .failure(agreed[0] != -agreed[1]
+                ? Unavailable("the hosts run different numbers of ranks (\(-agreed[1])…\(agreed[0]))")
+                : Unavailable(String(format: "%@ lacks %.1f GB on some host (this host: %.1f GB free, %.1f GB needed)",
+                                     backingDirectory, Double(agreed[2]) / 1e9, Double(free) / 1e9, Double(needed) / 1e9)))
         }
         var crossHost: MPI_Comm?
         try check(MPI_Comm_split(world, localRank, Int32(worldRank), &crossHost), "MPI_Comm_split(cross-host)")
@@ -56,7 +70,6 @@ public final class HostSharedWindow {
         MPI_Info_set(info, "alloc_shared_noncontig", "true")
         var base: UnsafeMutableRawPointer?
         var window: MPI_Win?
-        let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
         let rc = MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, local, &base, &window)
         MPI_Info_free(&info)
         try check(rc, "MPI_Win_allocate_shared(\(bytes) bytes per rank)")
@@ -71,9 +84,21 @@ public final class HostSharedWindow {
             buffers.append(peerBase.bindMemory(to: Float.self, capacity: count))
         }
         try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
-        return HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
+        return .success(HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
                                 hostCount: Int(hostCount), count: count, window: window, local: local,
-                                crossHost: crossHost, buffers: buffers)
+                                crossHost: crossHost, buffers: buffers))
+    }
+
+    /// Why there is no window (shown in the run's first line).
+    public struct Unavailable: Error, CustomStringConvertible {
+        public var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    private static func freeBytes(_ path: String) -> Int64? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return nil }
+        return Int64(st.f_bavail) * Int64(st.f_frsize)
     }
 
     private init(localRank: Int, localSize: Int, hostIndex: Int, hostCount: Int, count: Int, window: MPI_Win?,

@@ -107,7 +107,7 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
-    public func makeHostSharedWindow(floatsPerRank: Int) throws -> HostSharedWindow? {
+    public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable> {
         try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
     }
 

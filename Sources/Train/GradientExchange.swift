@@ -33,20 +33,29 @@ public final class GradientExchange {
     public init(count: Int, comm: Communicator, hostSharedMemory: Bool) throws {
         self.comm = comm
         chunk = Self.chunkSize(count: count)
-        if hostSharedMemory && comm.size > 1, let w = try comm.makeHostSharedWindow(floatsPerRank: count) {
-            window = w
+        var window: HostSharedWindow?
+        if hostSharedMemory && comm.size > 1 {
+            switch try comm.makeHostSharedWindow(floatsPerRank: count) {
+            case .success(let w): window = w
+            case .failure(let why): fallbackReason = why.description
+            }
+        }
+        self.window = window
+        if let w = window {
             gradients = FloatBuffer(wrapping: w.buffer(w.localRank), count: count)
             ownedRange = Self.slice(count: count, chunk: chunk, part: w.localRank, parts: w.localSize)
         } else {
-            window = nil
             gradients = FloatBuffer(count: count)
             ownedRange = 0..<count
         }
     }
 
+    /// Why host shared memory was asked for but not used.
+    public private(set) var fallbackReason: String?
+
     /// "MPI_Allreduce" or "host shared memory (2 ranks per host × 1 host)".
     public var description: String {
-        guard let w = window else { return "MPI_Allreduce" }
+        guard let w = window else { return "MPI_Allreduce" + (fallbackReason.map { " (no host shared memory: \($0))" } ?? "") }
         return "host shared memory (\(w.localSize) rank(s) per host × \(w.hostCount) host(s))"
     }
 

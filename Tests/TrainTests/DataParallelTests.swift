@@ -95,4 +95,21 @@ final class DataParallelTests: XCTestCase {
             print("np=\(ranks) host-shared vs MPI_Allreduce: worst loss relative difference \(worstLoss), worst parameter difference \(worstParam)")
         }
     }
+
+    /// When the shared-memory backing directory cannot hold the buffers (a container's small
+    /// /dev/shm; here a directory that does not exist), the run falls back to MPI_Allreduce
+    /// and says why, instead of dying of SIGBUS on first touch.
+    func testFallsBackToAllReduceWithoutUsableSharedMemory() throws {
+        let dir = try TestPaths.temporaryDirectory("dp-noshm")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let out = dir.appendingPathComponent("run")
+        let r = try Launch.mpirun(ranks: 2, ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+                                             "--save-steps", "0", "--no-final-eval", "--max-steps", "3"],
+                                  environment: ["OMPI_MCA_osc_sm_backing_directory": dir.appendingPathComponent("missing").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("gradients: MPI_Allreduce (no host shared memory: \(dir.appendingPathComponent("missing").path) lacks"),
+                      r.stdout + r.stderr)
+        XCTAssertEqual(try Self.losses(out).count, 3)
+    }
 }
