@@ -45,7 +45,9 @@ public final class HostSharedWindow {
         MPI_Comm_rank(local, &localRank)
         MPI_Comm_size(local, &localSize)
         let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
-        let needed = Int64(bytes) * Int64(localSize)
+        // Open MPI rounds each buffer up to pages and adds its own control pages; its shared-memory
+        // transport lives in /dev/shm too: keep 1% + 64 MB of headroom
+        let needed = Int64(bytes) * Int64(localSize) * 101 / 100 + (64 << 20)
         let free = freeBytes(backingDirectory) ?? 0  // unreadable: nothing free
         // [max local size, −min local size, max shortfall of /dev/shm]
         var mine: [Int64] = [Int64(localSize), -Int64(localSize), max(0, needed - free)]
@@ -114,15 +116,17 @@ public final class HostSharedWindow {
         self.buffers = buffers
     }
 
-    deinit {
-        // MPI_Finalize frees what is left; freeing after it would be an error
-        var finalized: Int32 = 0
-        MPI_Finalized(&finalized)
-        guard finalized == 0 else { return }
+    /// Collective over the host: freeing a window is a barrier inside Open MPI. So it is not
+    /// done in `deinit` — a rank unwinding from an error would wait there for peers that wait
+    /// elsewhere, instead of reaching `MPI_Abort` — but by `MPICommunicator.finalize()`, which
+    /// only the successful paths reach.
+    func free() {
+        guard window != nil else { return }
         MPI_Win_unlock_all(window)
         MPI_Win_free(&window)
         MPI_Comm_free(&crossHost)
         MPI_Comm_free(&local)
+        window = nil
     }
 
     /// The buffer of local rank `peer` (this rank's own is `buffer(localRank)`).

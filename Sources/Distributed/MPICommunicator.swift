@@ -8,6 +8,8 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     private let comm: MPI_Comm
     private var finalized = false
+    /// Shared windows made through this communicator, freed (collectively) in `finalize()`.
+    private var windows: [HostSharedWindow] = []
 
     /// True when this process was started by mpirun/orterun (or another PMIx launcher).
     public static var launchedByMPI: Bool {
@@ -37,6 +39,8 @@ public final class MPICommunicator: Communicator {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        for w in windows { w.free() }
+        windows = []
         var done: Int32 = 0
         MPI_Finalized(&done)
         if done == 0 { MPI_Finalize() }
@@ -108,7 +112,9 @@ public final class MPICommunicator: Communicator {
     }
 
     public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable> {
-        try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
+        let made = try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
+        if case .success(let w) = made { windows.append(w) }
+        return made
     }
 
     public func barrier() throws {

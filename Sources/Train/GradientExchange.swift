@@ -148,7 +148,8 @@ public final class GradientExchange {
     /// rank. With host sharing a non-root rank keeps only its owned slice; the pieces go
     /// through a 64 MB scratch, so the rest of its buffer never becomes resident.
     public func broadcastOwnedSlices(_ buffer: FloatBuffer) throws {
-        guard window != nil, ownedRange != 0..<buffer.count else {
+        // the same decision on every rank (local sizes agree across hosts)
+        guard let w = window, w.localSize > 1 else {
             try comm.broadcast(buffer.buffer, root: 0)
             return
         }

@@ -41,6 +41,26 @@ public struct TrainingOptions: Codable, Equatable {
         self.output = output
     }
 
+    /// Fields added after a checkpoint was written take their defaults, so checkpoints of older
+    /// versions still resume and evaluate (the synthesized decoder would reject them).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(modelPath: try c.decode(String.self, forKey: .modelPath), dataDir: try c.decode(String.self, forKey: .dataDir),
+                  output: try c.decode(String.self, forKey: .output))
+        func field<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try field(.epochs, &epochs); try field(.batchSize, &batchSize); try field(.lr, &lr)
+        try field(.scheduler, &scheduler); try field(.warmupSteps, &warmupSteps); try field(.weightDecay, &weightDecay)
+        try field(.maxGradNorm, &maxGradNorm); try field(.seed, &seed)
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        try field(.promptTemplate, &promptTemplate); try field(.saveSteps, &saveSteps)
+        try field(.keepCheckpoints, &keepCheckpoints); try field(.checkReplicasSteps, &checkReplicasSteps)
+        try field(.evalSteps, &evalSteps); try field(.holdout, &holdout); try field(.evalSamples, &evalSamples)
+        try field(.finalEval, &finalEval); try field(.evalMaxNewTokens, &evalMaxNewTokens)
+        try field(.sharePrefix, &sharePrefix); try field(.hostSharedMemory, &hostSharedMemory)
+    }
+
     /// The fields that must agree for a resume to continue the same trajectory.
     public func trajectoryKey() -> String {
         "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"

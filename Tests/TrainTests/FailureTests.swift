@@ -101,4 +101,22 @@ final class FailureTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", last)), r.stderr)
     }
+
+    /// An error on rank 0 alone (its run directory cannot be created: a file is in the way)
+    /// while rank 1 waits in a collective must end the whole job with the error, not hang —
+    /// in particular nothing collective (such as freeing the shared gradient window) may
+    /// run while rank 0 unwinds to MPI_Abort.
+    func testAnErrorOnRankZeroAloneEndsTheJob() throws {
+        let dir = try TestPaths.temporaryDirectory("fail-rank0")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let blocker = dir.appendingPathComponent("not-a-directory")
+        try Data("x".utf8).write(to: blocker)
+        let r = try Launch.mpirun(ranks: 2, ["train", "--model", model, "--data", TestPaths.dataDir.path,
+                                             "--output", blocker.appendingPathComponent("run").path, "--max-steps", "3"],
+                                  timeout: 120)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertLessThan(r.seconds, 60, "the job should end within seconds, not wait for the timeout")
+        XCTAssertTrue((r.stdout + r.stderr).contains("not-a-directory"), "the error should name the path:\n\(r.stderr.suffix(800))")
+    }
 }

@@ -1,0 +1,33 @@
+import Foundation
+@testable import Train
+import XCTest
+
+final class TrainingOptionsTests: XCTestCase {
+    func testRoundTripsThroughJSON() throws {
+        var o = TrainingOptions(modelPath: "m.gguf", dataDir: "data", output: "runs/x")
+        o.epochs = 2; o.lr = 1e-4; o.maxSteps = 7; o.hostSharedMemory = false; o.evalSteps = 313
+        let back = try JSONDecoder().decode(TrainingOptions.self, from: try JSONEncoder().encode(o))
+        XCTAssertEqual(back, o)
+    }
+
+    /// A trainer_state.json written before a field existed (here: the options of the
+    /// session-1 checkpoints, which have neither `hostSharedMemory` nor `maxSteps`) still
+    /// decodes, with the recipe's defaults for what is missing.
+    func testOptionsOfOlderCheckpointsDecodeWithDefaults() throws {
+        let old = """
+        {"modelPath":"models/gemma-3-270m-q4_k_m.gguf","dataDir":"data/banking77","output":"runs/ft200",
+         "epochs":3,"batchSize":16,"lr":5e-05,"scheduler":"cosine","warmupSteps":0,"weightDecay":0,"maxGradNorm":1,
+         "seed":42,"promptTemplate":"Classify the banking customer message into one of 77 intents.\\nMessage: {text}\\nIntent:",
+         "saveSteps":200,"keepCheckpoints":2,"checkReplicasSteps":50,"evalSteps":100,"holdout":0,"evalSamples":385,
+         "finalEval":true,"evalMaxNewTokens":24,"sharePrefix":false}
+        """
+        let o = try JSONDecoder().decode(TrainingOptions.self, from: Data(old.utf8))
+        XCTAssertEqual(o.evalSteps, 100)
+        XCTAssertFalse(o.sharePrefix, "present fields keep their values")
+        XCTAssertTrue(o.hostSharedMemory, "a missing field takes its default")
+        XCTAssertNil(o.maxSteps)
+        XCTAssertEqual(o.trajectoryKey(), TrainingOptions(modelPath: "", dataDir: "", output: "").trajectoryKey())
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainingOptions.self, from: Data(#"{"epochs":3}"#.utf8)),
+                             "the paths are required")
+    }
+}
