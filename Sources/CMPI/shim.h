@@ -22,5 +22,4 @@ static inline int ftdist_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Status *ftdist_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline void *ftdist_in_place(void) { return MPI_IN_PLACE; }
 static inline int ftdist_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
-static inline MPI_Win ftdist_win_null(void) { return MPI_WIN_NULL; }
 #endif

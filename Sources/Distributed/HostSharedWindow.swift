@@ -19,8 +19,6 @@ public final class HostSharedWindow {
     /// Index of this rank's host among all hosts (its rank in `crossHost`), and host count.
     public let hostIndex: Int
     public let hostCount: Int
-    /// Floats in each rank's buffer.
-    public let count: Int
     private var window: MPI_Win?
     private var local: MPI_Comm?
     private var crossHost: MPI_Comm?
@@ -87,7 +85,7 @@ public final class HostSharedWindow {
         }
         try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
         return .success(HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
-                                hostCount: Int(hostCount), count: count, window: window, local: local,
+                                hostCount: Int(hostCount), window: window, local: local,
                                 crossHost: crossHost, buffers: buffers))
     }
 
@@ -103,13 +101,12 @@ public final class HostSharedWindow {
         return Int64(st.f_bavail) * Int64(st.f_frsize)
     }
 
-    private init(localRank: Int, localSize: Int, hostIndex: Int, hostCount: Int, count: Int, window: MPI_Win?,
+    private init(localRank: Int, localSize: Int, hostIndex: Int, hostCount: Int, window: MPI_Win?,
                  local: MPI_Comm?, crossHost: MPI_Comm?, buffers: [UnsafeMutablePointer<Float>]) {
         self.localRank = localRank
         self.localSize = localSize
         self.hostIndex = hostIndex
         self.hostCount = hostCount
-        self.count = count
         self.window = window
         self.local = local
         self.crossHost = crossHost
@@ -143,13 +140,7 @@ public final class HostSharedWindow {
     /// Sum `range` of this rank's buffer over the ranks with the same local rank on every host.
     public func crossHostAllReduceSum(_ range: Range<Int>) throws {
         guard hostCount > 1 else { return }
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            let n = min(range.upperBound - offset, MPICommunicator.allReduceChunk)
-            try check(MPI_Allreduce(ftdist_in_place(), buffers[localRank] + offset, Int32(n), ftdist_float(), ftdist_op_sum(), crossHost),
-                      "MPI_Allreduce(cross-host, \(n) floats)")
-            offset += n
-        }
+        try allReduceSumInChunks(buffers[localRank], range, over: crossHost, name: "MPI_Allreduce(cross-host)", check: check)
     }
 
     private func check(_ rc: Int32, _ what: String) throws {

@@ -64,13 +64,8 @@ public final class MPICommunicator: Communicator {
     public static let allReduceChunk = 1 << 24
 
     public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
-        var offset = 0
-        while offset < buffer.count {
-            let n = min(buffer.count - offset, Self.allReduceChunk)
-            try check(MPI_Allreduce(ftdist_in_place(), buffer.baseAddress! + offset, Int32(n), ftdist_float(), ftdist_op_sum(), comm),
-                      "MPI_Allreduce(sum, \(n) floats)")
-            offset += n
-        }
+        guard let base = buffer.baseAddress else { return }
+        try allReduceSumInChunks(base, 0..<buffer.count, over: comm, name: "MPI_Allreduce(sum)", check: check)
     }
 
     public func allReduceSum(_ values: inout [Double]) throws {
@@ -138,6 +133,19 @@ public final class MPICommunicator: Communicator {
         }
         guard rank == root else { return nil }
         return (0..<size).map { Array(all[Int(displacements[$0])..<Int(displacements[$0] + counts[$0])]) }
+    }
+}
+
+/// In-place `MPI_Allreduce(SUM)` of `base[range]` over `comm`, in pieces of
+/// `MPICommunicator.allReduceChunk` floats.
+func allReduceSumInChunks(_ base: UnsafeMutablePointer<Float>, _ range: Range<Int>, over comm: MPI_Comm?, name: String,
+                          check: (Int32, String) throws -> Void) throws {
+    var offset = range.lowerBound
+    while offset < range.upperBound {
+        let n = min(range.upperBound - offset, MPICommunicator.allReduceChunk)
+        try check(MPI_Allreduce(ftdist_in_place(), base + offset, Int32(n), ftdist_float(), ftdist_op_sum(), comm),
+                  "\(name), \(n) floats")
+        offset += n
     }
 }
 

@@ -109,10 +109,8 @@ public final class GradientExchange {
 
     /// L2 norm of the summed gradient, the same bits on every rank.
     public func globalNorm() throws -> Double {
+        guard let w = window else { return GradientClipping.globalNorm(gradients, chunk: chunk) }
         let chunks = (gradients.count + chunk - 1) / chunk
-        guard let w = window else {
-            return GradientClipping.chunkSquares(gradients, chunk: chunk, chunks: 0..<chunks).reduce(0, +).squareRoot()
-        }
         // every chunk is filled by exactly one rank (on the first host) and zero elsewhere, so
         // the all-reduce adds only exact zeros to each value
         var squares = [Double](repeating: 0, count: chunks)
@@ -189,14 +187,9 @@ public final class GradientExchange {
     /// `ft-dist bench`, which times this beside a plain `MPI_Allreduce`).
     public func allReduceWholeGradient() throws {
         try reduce()
-        guard let w = window, w.localSize > 1 else { return }
-        try w.synchronize()
-        // the other slices of our buffer held our shard's gradient, which the peers have
-        // already summed; their slices of their buffers hold the sums
-        for peer in 0..<w.localSize where peer != w.localRank {
-            copy(from: w.buffer(peer), to: gradients.pointer, range(ofLocalRank: peer))
-        }
-        try w.synchronize()
+        // the sums are already where gatherSlices reads them (each rank's owned slice of its
+        // buffer); the other slices of our buffer held our shard's gradient, already summed
+        try gatherSlices(of: gradients, toEveryRank: true, published: true)
     }
 
     private func copy(from source: UnsafeMutablePointer<Float>, to destination: UnsafeMutablePointer<Float>, _ range: Range<Int>) {

@@ -176,15 +176,21 @@ public final class TrainingRun {
         }
     }
 
+    /// The generative evaluator of validation and of the final test evaluation.
+    private func makeEvaluator(_ trainer: Trainer, tokenizer: Tokenizer) -> Evaluator {
+        var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: trainer.data.template, comm: comm)
+        evaluator.maxNewTokens = options.evalMaxNewTokens
+        evaluator.intentNames = trainer.data.intents.names
+        return evaluator
+    }
+
     private func validate(_ trainer: Trainer, tokenizer: Tokenizer, runDir: RunDirectory) throws {
         let data = trainer.data
         guard !data.validation.isEmpty else { return }
         let start = Date()
         let tokenized = data.template.tokenize(data.validation) { tokenizer.encode($0) }
         let loss = try trainer.evaluationLoss(tokenized)
-        var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: data.template, comm: comm)
-        evaluator.maxNewTokens = options.evalMaxNewTokens
-        evaluator.intentNames = data.intents.names
+        let evaluator = makeEvaluator(trainer, tokenizer: tokenizer)
         let predictions = try evaluator.predict(data.validation)
         if let predictions {
             let metrics = try EvaluationMetrics(intents: data.intents.names, predictions: predictions)
@@ -200,9 +206,7 @@ public final class TrainingRun {
 
     private func finalEvaluation(_ trainer: Trainer, tokenizer: Tokenizer, data: TrainingData, runDir: RunDirectory) throws {
         say("evaluating the test split (\(data.test.count) examples)")
-        var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: data.template, comm: comm)
-        evaluator.maxNewTokens = options.evalMaxNewTokens
-        evaluator.intentNames = data.intents.names
+        let evaluator = makeEvaluator(trainer, tokenizer: tokenizer)
         let start = Date()
         let predictions = try evaluator.predict(data.test) { done, total in
             if self.comm.isRoot && (done % 320 == 0 || done == total) {
