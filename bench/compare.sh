@@ -4,12 +4,12 @@
 #   MPI_Allreduce, and the PyTorch peer on the same batches — one after the other, the
 #   whole sequence repeated ROUNDS times (interleaved), then a table of medians and ratios.
 #
-# Usage: bash bench/compare.sh [STEPS] [ROUNDS]      (defaults 6 and 1; writes runs/bench/)
+# Usage: bash bench/compare.sh [STEPS] [ROUNDS]      (defaults 12 and 1; writes runs/bench/)
 # Needs: a release build (swift build -c release) and the peer venv (bash bench/setup_peer.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-steps=${1:-6}
+steps=${1:-12}
 rounds=${2:-1}
 out=runs/bench
 mkdir -p "$out"
@@ -44,6 +44,7 @@ rows = [
     ("throughput vs ft-dist np=1", "1×", f"{s1/s2:.2f}×", f"{s1/sp:.2f}×", f"{s1/speer:.2f}×"),
     ("forward / head / backward (s)", *[f"{split(b,'forward'):.2f} / {split(b,'head'):.2f} / {split(b,'backward'):.2f}" for b in (np1, np2, plain)], "—"),
     ("gradient exchange (s)", "—", f"{split(np2,'allReduce'):.3f}", f"{split(plain,'allReduce'):.3f}", "—"),
+    ("… of it waiting for the slower rank (s)", "—", f"{split(np2,'wait'):.3f}", f"{split(plain,'wait'):.3f}", "—"),
     ("gradient norm + AdamW (s)", *[f"{split(b,'gradNorm'):.3f} + {split(b,'adamW'):.3f}" for b in (np1, np2, plain)], "—"),
     ("whole-gradient all-reduce (s)", "—", f"{med([b['exchangeAllReduceSeconds'] for b in np2]):.3f} shared memory",
      f"{med([b['plainMPIAllReduceSeconds'] for b in np2]):.3f} MPI_Allreduce", "—"),
@@ -54,4 +55,8 @@ print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for r in rows: print("| " + " | ".join(r) + " |")
 print(f"\n(medians of steps 2–{np1[0]['steps']} per run; {rounds} round(s); the whole-gradient all-reduce is timed inside the np=2 run)")
+if rounds > 1:
+    per = lambda a, b: ", ".join(f"{x['medianStepSeconds'] / y['medianStepSeconds']:.2f}" for x, y in zip(a, b))
+    print(f"per round: np=2 throughput vs np=1 {per(np1, np2)}; np=1 speed vs the peer "
+          + ", ".join(f"{p['median_step_seconds'] / b['medianStepSeconds']:.2f}" for p, b in zip(peer, np1)))
 PY

@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
         abstract: "Time training steps on real Banking77 batches with the recipe's shapes.",
         discussion: "Reports medians over steps 2…K: seconds per step, examples/s, tokens/s, GFLOP/s against the sgemm peak measured in the same run, the split of a step, peak RSS per rank, and (under mpirun) a plain MPI_Allreduce of the whole gradient. Works under mpirun like train.")
 
-    @Option(help: "Training steps to time (the first is a warm-up).") var steps = 6
+    @Option(help: "Training steps to time (the first is a warm-up). Under mpirun the ranks' shards of a batch differ in tokens; a dozen batches keep that from dominating the median.")
+    var steps = 12
     @Option(help: "GGUF model.") var model: String?
     @Option(help: "Banking77 directory.") var data: String?
     @Flag(inversion: .prefixedNo, help: "Share the prompt prefix of a shard's examples (exact).") var sharePrefix = true

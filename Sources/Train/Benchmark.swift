@@ -10,6 +10,8 @@ public struct BenchmarkReport: Codable {
         public var forward = 0.0, head = 0.0, backward = 0.0, allReduce = 0.0, optimizer = 0.0, other = 0.0
         /// The two parts of `optimizer`: the clipping norm and the AdamW update.
         public var gradNorm = 0.0, adamW = 0.0
+        /// The part of `allReduce` spent waiting for the slowest rank's backward pass.
+        public var wait = 0.0
     }
     public var ranks: Int
     public var transport: String
@@ -59,9 +61,9 @@ public enum Benchmark {
             try comm.allReduceSum(&rows)
             records.append(r)
             computedRows.append(rows[0])
-            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f); %d rows, %d label positions; RSS %.2f GB",
-                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.optimizerSeconds,
-                       r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f incl. %.3f waiting, optimizer %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
+                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.waitSeconds ?? 0,
+                       r.optimizerSeconds, r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
         }
         var plain: Double?, exchanged: Double?
         if comm.size > 1 {
@@ -93,6 +95,7 @@ public enum Benchmark {
         split.backward = median(measured.map(\.backwardSeconds))
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
+        split.wait = median(measured.map { $0.waitSeconds ?? 0 })
         split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
         split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
         // per step, then the median (medians of the parts do not add up to the median step)

@@ -78,13 +78,26 @@ public final class GradientExchange {
         Self.slice(count: gradients.count, chunk: chunk, part: r, parts: window?.localSize ?? 1)
     }
 
+    /// Seconds the last `reduce()` waited for the slowest rank to finish its backward pass.
+    /// Shards are contiguous slices of the global batch with unequal token counts, so at
+    /// np > 1 some rank always waits; this separates that from the exchange itself.
+    public private(set) var lastWaitSeconds = 0.0
+
     /// After this, `gradients[ownedRange]` holds the sum over all ranks.
     public func reduce() throws {
+        let arrived = Date()
         guard let w = window else {
+            // the barrier only measures the waiting (µs next to the all-reduce)
+            lastWaitSeconds = 0
+            if comm.size > 1 {
+                try comm.barrier()
+                lastWaitSeconds = Date().timeIntervalSince(arrived)
+            }
             try comm.allReduceSum(gradients.buffer)
             return
         }
         try w.synchronize()  // every local rank has finished its backward pass
+        lastWaitSeconds = Date().timeIntervalSince(arrived)
         if w.localSize > 1 {
             let peers = (0..<w.localSize).map { w.buffer($0) }
             let mine = w.buffer(w.localRank)

@@ -18,12 +18,13 @@ public struct StepRecord: Codable, Equatable {
     public var rssBytes: Int            // this rank's resident memory after the step
     public var rows: [Int]
     public var gradNormSeconds: Double? = nil  // the gradient-norm part of optimizerSeconds (absent in older runs)
+    public var waitSeconds: Double? = nil      // the part of allReduceSeconds spent waiting for the slowest rank (absent in older runs)
 
     enum CodingKeys: String, CodingKey {
         case step, epoch, loss, lr, tokens, seconds, rows
         case gradNorm = "grad_norm", labelTokens = "label_tokens", packedRows = "packed_rows"
         case forwardSeconds = "forward_seconds", headSeconds = "head_seconds", backwardSeconds = "backward_seconds"
         case allReduceSeconds = "allreduce_seconds", optimizerSeconds = "optimizer_seconds", rssBytes = "rss_bytes"
-        case gradNormSeconds = "grad_norm_seconds"
+        case gradNormSeconds = "grad_norm_seconds", waitSeconds = "wait_seconds"
     }
 }

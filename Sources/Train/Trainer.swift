@@ -106,7 +106,8 @@ public final class Trainer {
                                 allReduceSeconds: afterReduce.timeIntervalSince(afterBackward) + end.timeIntervalSince(afterUpdate),
                                 optimizerSeconds: afterUpdate.timeIntervalSince(afterReduce),
                                 rssBytes: ResourceUsage.currentRSSBytes(),
-                                rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce))
+                                rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce),
+                                waitSeconds: exchange.lastWaitSeconds)
         history.append(record)
         return record
     }

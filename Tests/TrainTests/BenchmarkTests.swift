@@ -1,0 +1,70 @@
+import Foundation
+import TestSupport
+import Train
+import XCTest
+
+/// `ft-dist bench` on the tiny model: the report's figures must be the medians of what the
+/// steps recorded, and its parts must fit inside the step they split.
+final class BenchmarkTests: XCTestCase {
+    static func median(_ v: [Double]) -> Double {
+        let s = v.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    func bench(ranks: Int, extra: [String] = []) throws -> (BenchmarkReport, String) {
+        let dir = try TestPaths.temporaryDirectory("bench")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let json = dir.appendingPathComponent("bench.json")
+        let args = ["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "5", "--json", json.path] + extra
+        let r = ranks == 1 ? try Launch.ftdist(args, timeout: 300) : try Launch.mpirun(ranks: ranks, args, timeout: 300)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let report = try JSONDecoder().decode(BenchmarkReport.self, from: Data(contentsOf: json))
+        return (report, r.stdout)
+    }
+
+    func checkConsistency(_ b: BenchmarkReport, ranks: Int) {
+        XCTAssertEqual(b.ranks, ranks)
+        XCTAssertEqual(b.steps, 5)
+        XCTAssertEqual(b.stepSeconds.count, 5)
+        // the first step is a warm-up, outside the medians
+        XCTAssertEqual(b.medianStepSeconds, Self.median(Array(b.stepSeconds.dropFirst())), accuracy: 1e-12)
+        let s = b.medianSplit
+        for (name, v) in [("forward", s.forward), ("head", s.head), ("backward", s.backward), ("exchange", s.allReduce),
+                          ("wait", s.wait), ("norm", s.gradNorm), ("adamW", s.adamW), ("other", s.other)] {
+            XCTAssertGreaterThanOrEqual(v, 0, name)
+            XCTAssertLessThanOrEqual(v, b.stepSeconds.max()!, "\(name) cannot exceed the longest step")
+        }
+        XCTAssertGreaterThan(s.forward + s.head + s.backward, 0)
+        // every step's wait is part of its exchange, so the medians keep that order
+        XCTAssertLessThanOrEqual(s.wait, s.allReduce)
+        // prefix sharing only removes rows: computed work never exceeds the useful work
+        XCTAssertGreaterThan(b.computedGFLOPPerStep, 0)
+        XCTAssertLessThanOrEqual(b.computedGFLOPPerStep, b.usefulGFLOPPerStep * (1 + 1e-9))
+        XCTAssertEqual(b.usefulGFLOPPerSecond, b.usefulGFLOPPerStep / b.medianStepSeconds, accuracy: 1e-9)
+        XCTAssertGreaterThan(b.sgemmPeakGFLOPPerSecond, 0)
+        XCTAssertEqual(b.peakRSSBytesPerRank.count, ranks)
+        XCTAssertTrue(b.peakRSSBytesPerRank.allSatisfy { $0 > 0 })
+    }
+
+    func testSingleRankReportIsTheMedianOfItsSteps() throws {
+        let (b, text) = try bench(ranks: 1)
+        checkConsistency(b, ranks: 1)
+        XCTAssertEqual(b.medianSplit.wait, 0, "one rank waits for nobody")
+        XCTAssertNil(b.exchangeAllReduceSeconds)
+        XCTAssertNil(b.plainMPIAllReduceSeconds)
+        XCTAssertTrue(text.contains(String(format: "seconds per global batch of 16  %.3f", b.medianStepSeconds)), text)
+        XCTAssertFalse(text.contains("waiting for the slowest rank"), text)
+    }
+
+    func testTwoRanksReportTheExchangeBesidePlainAllReduce() throws {
+        let (b, text) = try bench(ranks: 2)
+        checkConsistency(b, ranks: 2)
+        XCTAssertEqual(b.blasThreadsPerRank, 1)
+        XCTAssertEqual(b.gradientExchange, "host shared memory (2 rank(s) per host × 1 host(s))")
+        XCTAssertGreaterThan(b.exchangeAllReduceSeconds ?? 0, 0)
+        XCTAssertGreaterThan(b.plainMPIAllReduceSeconds ?? 0, 0)
+        XCTAssertTrue(text.contains(String(format: "%.3f of it waiting for the slowest rank", b.medianSplit.wait)), text)
+        XCTAssertTrue(text.contains("plain MPI_Allreduce (same run)"), text)
+    }
+}
