@@ -13,8 +13,7 @@ struct BenchCommand: ParsableCommand {
     var steps = 12
     @Option(help: "GGUF model.") var model: String?
     @Option(help: "Banking77 directory.") var data: String?
-    @Flag(inversion: .prefixedNo, help: "Share the prompt prefix of a shard's examples (exact).") var sharePrefix = true
-    @Flag(inversion: .prefixedNo, help: "Under mpirun, reduce gradients between the ranks of a host through shared memory, each rank updating one slice of the weights (exact); --no-host-shared-memory uses MPI_Allreduce and a full AdamW on every rank.") var hostSharedMemory = true
+    @OptionGroup var stepOptions: StepOptions
     @Option(help: "Also write the report as JSON to this file (rank 0).") var json: String?
 
     func validate() throws {
@@ -27,7 +26,7 @@ struct BenchCommand: ParsableCommand {
             let report = try withAbortOnError(comm) { () -> BenchmarkReport? in
                 let threads = configureBLASThreads()
                 var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: "")
-                o.sharePrefix = sharePrefix; o.hostSharedMemory = hostSharedMemory
+                stepOptions.apply(to: &o)
                 let trainer = try TrainerFactory.make(options: o, comm: comm)
                 return try Benchmark.run(trainer: trainer, steps: steps, comm: comm, blasThreads: threads) { line in
                     if comm.isRoot { FileHandle.standardError.write(Data((line + "\n").utf8)) }

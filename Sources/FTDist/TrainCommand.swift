@@ -38,8 +38,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = 385
     @Option(help: "Most tokens generated per evaluated example.") var maxNewTokens = 24
     @Flag(inversion: .prefixedNo, help: "Evaluate the whole test split at the end of the schedule.") var finalEval = true
-    @Flag(inversion: .prefixedNo, help: "Compute the prompt prefix shared by a shard's examples once (exact).") var sharePrefix = true
-    @Flag(inversion: .prefixedNo, help: "Under mpirun, reduce gradients between the ranks of a host through shared memory, each rank updating one slice of the weights (exact); --no-host-shared-memory uses MPI_Allreduce and a full AdamW on every rank.") var hostSharedMemory = true
+    @OptionGroup var stepOptions: StepOptions
     @Option(help: "Continue a run: 'latest' (newest checkpoint in --output) or a checkpoint directory.") var resume: String?
 
     func run() throws {
@@ -52,7 +51,8 @@ struct TrainCommand: ParsableCommand {
             o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm; o.seed = seed; o.maxSteps = maxSteps
             o.promptTemplate = promptTemplate; o.saveSteps = saveSteps; o.keepCheckpoints = keepCheckpoints
             o.checkReplicasSteps = checkReplicasSteps; o.evalSteps = evalSteps; o.holdout = holdout
-            o.evalSamples = evalSamples; o.evalMaxNewTokens = maxNewTokens; o.finalEval = finalEval; o.sharePrefix = sharePrefix; o.hostSharedMemory = hostSharedMemory
+            o.evalSamples = evalSamples; o.evalMaxNewTokens = maxNewTokens; o.finalEval = finalEval
+            stepOptions.apply(to: &o)
             let comm = try makeCommunicator()
             let code = try withAbortOnError(comm) { try TrainingRun(options: o, comm: comm).run(resume: resume) }
             (comm as? MPICommunicator)?.finalize()

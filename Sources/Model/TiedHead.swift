@@ -67,7 +67,7 @@ private func tiedHeadChunk(x: UnsafePointer<Float>, embedding e: UnsafePointer<F
 func logSumExp(_ row: UnsafePointer<Float>, count n: Int) -> Double {
     var m8 = Float8(repeating: -.infinity)
     var j = 0
-    while j + 8 <= n { m8 = pointwiseMax(m8, load8(row + j)); j += 8 }
+    while j + 8 <= n { m8 = max8(load8(row + j), m8); j += 8 }  // a NaN logit is skipped, as before
     var m = m8.max()
     while j < n { m = max(m, row[j]); j += 1 }
     var sum: Double = 0

@@ -21,11 +21,12 @@ enum RunReportCharts {
     static func loss(_ report: RunReport) -> String {
         let steps = report.steps
         let s = report.summary
-        var chart = Chart(title: "Training loss: \(runName(report)) (\(stepsText(s)))",
-                          xTitle: "optimizer step", yTitle: "loss (cross-entropy per label token)")
         let losses = steps.map(\.loss).filter(\.isFinite) + report.validation.map(\.loss).filter(\.isFinite)
+        let lossAxis = Axis.forLosses(losses)
+        var chart = Chart(title: "Training loss: \(runName(report)) (\(stepsText(s)))", xTitle: "optimizer step",
+                          yTitle: "loss (cross-entropy per label token" + (lossAxis.logarithmic ? ", log scale)" : ")"))
         chart.x = Axis(lo: 0, hi: Double(s.stepsDone), integer: true, target: 10)
-        chart.y = Axis(lo: 0, hi: losses.max() ?? 1, integer: false, target: 6)
+        chart.y = lossAxis
         let lrs = steps.map(\.lr).filter(\.isFinite)
         let lrMax = lrs.max() ?? 0
         if lrMax > 0 {
@@ -152,12 +153,41 @@ enum RunReportCharts {
     /// Rough width of `s` at `size` px in DejaVu Sans (generous, so labels do not collide).
     static func textWidth(_ s: String, size: Double) -> Double { Double(s.count) * 0.6 * size }
 
-    /// A linear axis with "nice" ticks covering [lo, hi].
+    /// A linear axis with "nice" ticks covering [lo, hi], or a logarithmic one over whole decades.
     struct Axis {
         var lo: Double
         var hi: Double
         var ticks: [Double]
         var decimals: Int
+        var logarithmic = false
+
+        /// Where `v` falls between lo (0) and hi (1).
+        func fraction(_ v: Double) -> Double {
+            guard logarithmic else { return (v - lo) / (hi - lo) }
+            return (log10(max(v, lo * 1e-3)) - log10(lo)) / (log10(hi) - log10(lo))
+        }
+
+        /// A full run's loss falls from ≈4.6 to ≈0.003 in its first epoch; on a linear axis the
+        /// last two epochs would be a flat line on the floor. Past two decades between the
+        /// highest and the lowest loss the axis is logarithmic (at most five decades down from
+        /// the top, so a single near-zero step cannot squash the rest).
+        static func forLosses(_ losses: [Double]) -> Axis {
+            let positive = losses.filter { $0 > 0 }
+            guard let top = positive.max(), let bottom = positive.min(), top / bottom > 100 else {
+                return Axis(lo: 0, hi: losses.max() ?? 1, integer: false, target: 6)
+            }
+            let hiExp = Int(ceil(log10(top) - 1e-9)), loExp = max(Int(floor(log10(bottom) + 1e-9)), hiExp - 5)
+            return Axis(decades: loExp...hiExp)
+        }
+
+        /// Logarithmic, from 10^first to 10^last; a tick at every decade.
+        init(decades: ClosedRange<Int>) {
+            lo = pow(10, Double(decades.lowerBound))
+            hi = pow(10, Double(max(decades.upperBound, decades.lowerBound + 1)))
+            ticks = (decades.lowerBound...max(decades.upperBound, decades.lowerBound + 1)).map { pow(10, Double($0)) }
+            decimals = max(0, -decades.lowerBound)
+            logarithmic = true
+        }
 
         init(lo: Double = 0, hi: Double = 1, integer: Bool = false, target: Int = 6) {
             var lo = lo, hi = hi
@@ -179,7 +209,9 @@ enum RunReportCharts {
         }
 
         func label(_ v: Double) -> String {
-            let s = String(format: "%.\(decimals)f", v)
+            // a decade's label carries only its own digits: 0.001, 0.01, 0.1, 1, 10
+            let places = logarithmic ? max(0, -Int(floor(log10(v) + 1e-9))) : decimals
+            let s = String(format: "%.\(places)f", v)
             return s == "-0" ? "0" : s
         }
     }
@@ -252,8 +284,8 @@ enum RunReportCharts {
 
         func point(_ vx: Double, _ vy: Double, right: Bool = false) -> (Double, Double) {
             let axis = right ? self.right! : y
-            let px = plotLeft + (vx - x.lo) / (x.hi - x.lo) * (plotRight - plotLeft)
-            let py = plotBottom - (vy - axis.lo) / (axis.hi - axis.lo) * (plotBottom - plotTop)
+            let px = plotLeft + x.fraction(vx) * (plotRight - plotLeft)
+            let py = plotBottom - axis.fraction(vy) * (plotBottom - plotTop)
             return (px, py)
         }
 

@@ -256,6 +256,41 @@ final class RunReportTests: XCTestCase {
         XCTAssertEqual(lr.label(lr.ticks[1]), "0.1")
     }
 
+    func testLossAxisTurnsLogarithmicPastTwoDecades() {
+        let short = RunReportCharts.Axis.forLosses([4.57, 2.1, 1.2, 0.9])
+        XCTAssertFalse(short.logarithmic)
+        XCTAssertEqual(short.ticks, [0, 1, 2, 3, 4, 5])
+
+        // a full run: 4.57 at step 1, ≈0.003 in epoch 3
+        let run = RunReportCharts.Axis.forLosses([4.57, 0.8, 0.05, 0.0031, 0.0004])
+        XCTAssertTrue(run.logarithmic)
+        XCTAssertEqual(run.lo, 1e-4, accuracy: 1e-12)
+        XCTAssertEqual(run.hi, 10, accuracy: 1e-9)
+        XCTAssertEqual(run.ticks.map(run.label), ["0.0001", "0.001", "0.01", "0.1", "1", "10"])
+        XCTAssertEqual(run.fraction(1), 0.8, accuracy: 1e-12)
+        XCTAssertEqual(run.fraction(0.01), 0.4, accuracy: 1e-12)
+
+        // one near-zero step does not stretch the axis beyond five decades below the top
+        let spike = RunReportCharts.Axis.forLosses([4.57, 0.01, 1e-9])
+        XCTAssertEqual(spike.lo, 1e-4, accuracy: 1e-12)
+        XCTAssertLessThan(spike.fraction(1e-9), 0, "drawn below the floor, where the plot clips it")
+    }
+
+    func testLossSVGOfALongRunUsesTheLogAxis() throws {
+        let long = root.appendingPathComponent("long")
+        try FileManager.default.createDirectory(at: long, withIntermediateDirectories: true)
+        let lines = try (1...200).map { i -> String in
+            var r = Self.step(i)
+            r.loss = 4.57 * pow(0.96, Double(i - 1))  // 4.57 → 0.0014
+            return String(decoding: try JSONEncoder().encode(r), as: UTF8.self)
+        }
+        try (lines.joined(separator: "\n") + "\n").write(to: long.appendingPathComponent("metrics.jsonl"), atomically: true, encoding: .utf8)
+        let texts = Set(SVGScan.parse(try RunReport(runDirectory: long.path).lossSVG()).texts)
+        for t in ["loss (cross-entropy per label token, log scale)", "0.001", "0.01", "0.1", "1", "10"] {
+            XCTAssertTrue(texts.contains(t), "loss.svg lacks \(t): \(texts)")
+        }
+    }
+
     // MARK: - Older and damaged input
 
     func testOlderMetricsLinesWithoutPhaseTimes() throws {
