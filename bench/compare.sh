@@ -44,7 +44,7 @@ rows = [
     ("throughput vs ft-dist np=1", "1×", f"{s1/s2:.2f}×", f"{s1/sp:.2f}×", f"{s1/speer:.2f}×"),
     ("forward / head / backward (s)", *[f"{split(b,'forward'):.2f} / {split(b,'head'):.2f} / {split(b,'backward'):.2f}" for b in (np1, np2, plain)], "—"),
     ("gradient exchange (s)", "—", f"{split(np2,'allReduce'):.3f}", f"{split(plain,'allReduce'):.3f}", "—"),
-    ("… of it waiting for the slower rank (s)", "—", f"{split(np2,'wait'):.3f}", f"{split(plain,'wait'):.3f}", "—"),
+    ("longest wait of a rank for the slower one (s)", "—", f"{split(np2,'wait'):.3f}", f"{split(plain,'wait'):.3f}", "—"),
     ("gradient norm + AdamW (s)", *[f"{split(b,'gradNorm'):.3f} + {split(b,'adamW'):.3f}" for b in (np1, np2, plain)], "—"),
     ("whole-gradient all-reduce (s)", "—", f"{med([b['exchangeAllReduceSeconds'] for b in np2]):.3f} shared memory",
      f"{med([b['plainMPIAllReduceSeconds'] for b in np2]):.3f} MPI_Allreduce", "—"),

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Time training steps on real Banking77 batches with the recipe's shapes.",
-        discussion: "Reports medians over steps 2…K: seconds per step, examples/s, tokens/s, GFLOP/s against the sgemm peak measured in the same run, the split of a step, peak RSS per rank, and (under mpirun) a plain MPI_Allreduce of the whole gradient. Works under mpirun like train.")
+        discussion: "Reports medians over steps 2…K: seconds per step, examples/s, tokens/s, GFLOP/s against the sgemm peak measured in the same run, the split of a step, peak RSS per rank, and under mpirun the longest wait of a rank for the slowest one (shards differ in tokens) and the whole-gradient all-reduce beside a plain MPI_Allreduce. Works under mpirun like train.")
 
     @Option(help: "Training steps to time (the first is a warm-up). Under mpirun the ranks' shards of a batch differ in tokens; a dozen batches keep that from dominating the median.")
     var steps = 12

@@ -23,7 +23,8 @@ public func sqrt8(_ x: Float8) -> Float8 {
 /// Lane-wise min and max. The generic `pointwiseMin`/`pointwiseMax` are not inlined into
 /// our kernels; each call compares eight lanes one by one in a separate function (2–3% of a
 /// step's samples in `perf`). SSE's `minps`/`maxps` take 4 lanes at once; like the generic
-/// ones they return the bound when `x` is NaN.
+/// ones they return the bound when `x` is NaN — but a NaN `bound` comes out as NaN, so the
+/// value that may be NaN goes first.
 @inlinable @inline(__always)
 public func min8(_ x: Float8, _ bound: Float8) -> Float8 {
     #if arch(x86_64)

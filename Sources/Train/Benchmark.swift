@@ -10,7 +10,8 @@ public struct BenchmarkReport: Codable {
         public var forward = 0.0, head = 0.0, backward = 0.0, allReduce = 0.0, optimizer = 0.0, other = 0.0
         /// The two parts of `optimizer`: the clipping norm and the AdamW update.
         public var gradNorm = 0.0, adamW = 0.0
-        /// The part of `allReduce` spent waiting for the slowest rank's backward pass.
+        /// The longest any rank waited for the slowest one before the exchange (the cost of
+        /// unequal shards; the other figures are rank 0's, which may be the slow rank).
         public var wait = 0.0
     }
     public var ranks: Int
@@ -54,16 +55,22 @@ public enum Benchmark {
 
         var records: [StepRecord] = []
         var computedRows: [Double] = []
+        var longestWaits: [Double] = []
         for i in 0..<steps {
             let r = try trainer.step()
             // rows computed by all ranks (after prefix sharing) for the computed-work figure
             var rows = [Double(r.packedRows)]
             try comm.allReduceSum(&rows)
+            // the fastest rank's wait is what the uneven shards cost this step (rank 0 may be
+            // the slow one and wait for nobody)
+            var wait = [r.waitSeconds ?? 0]
+            try comm.allReduceMax(&wait)
             records.append(r)
             computedRows.append(rows[0])
-            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f incl. %.3f waiting, optimizer %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
-                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds, r.waitSeconds ?? 0,
-                       r.optimizerSeconds, r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
+            longestWaits.append(wait[0])
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
+                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds,
+                       r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
         }
         var plain: Double?, exchanged: Double?
         if comm.size > 1 {
@@ -95,7 +102,7 @@ public enum Benchmark {
         split.backward = median(measured.map(\.backwardSeconds))
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
-        split.wait = median(measured.map { $0.waitSeconds ?? 0 })
+        split.wait = median(Array(longestWaits.dropFirst(min(1, longestWaits.count - 1))))
         split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
         split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
         // per step, then the median (medians of the parts do not add up to the median step)

@@ -78,9 +78,11 @@ public final class GradientExchange {
         Self.slice(count: gradients.count, chunk: chunk, part: r, parts: window?.localSize ?? 1)
     }
 
-    /// Seconds the last `reduce()` waited for the slowest rank to finish its backward pass.
-    /// Shards are contiguous slices of the global batch with unequal token counts, so at
-    /// np > 1 some rank always waits; this separates that from the exchange itself.
+    /// Seconds the last `reduce()` waited for the slowest rank to finish its backward pass
+    /// (with host shared memory: the slowest rank of this host; waiting for other hosts falls
+    /// into their slice all-reduce). Shards are contiguous slices of the global batch with
+    /// unequal token counts, so at np > 1 some rank always waits; this separates that from
+    /// the exchange itself.
     public private(set) var lastWaitSeconds = 0.0
 
     /// After this, `gradients[ownedRange]` holds the sum over all ranks.

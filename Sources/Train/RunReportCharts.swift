@@ -169,14 +169,14 @@ enum RunReportCharts {
 
         /// A full run's loss falls from ≈4.6 to ≈0.003 in its first epoch; on a linear axis the
         /// last two epochs would be a flat line on the floor. Past two decades between the
-        /// highest and the lowest loss the axis is logarithmic (at most five decades down from
+        /// highest and the lowest loss the axis is logarithmic (at most six decades down from
         /// the top, so a single near-zero step cannot squash the rest).
         static func forLosses(_ losses: [Double]) -> Axis {
             let positive = losses.filter { $0 > 0 }
             guard let top = positive.max(), let bottom = positive.min(), top / bottom > 100 else {
                 return Axis(lo: 0, hi: losses.max() ?? 1, integer: false, target: 6)
             }
-            let hiExp = Int(ceil(log10(top) - 1e-9)), loExp = max(Int(floor(log10(bottom) + 1e-9)), hiExp - 5)
+            let hiExp = Int(ceil(log10(top) - 1e-9)), loExp = max(Int(floor(log10(bottom) + 1e-9)), hiExp - 6)
             return Axis(decades: loExp...hiExp)
         }
 

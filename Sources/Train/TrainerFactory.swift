@@ -34,9 +34,11 @@ public enum BenchmarkTable {
         out += String(format: "  useful GFLOP per step           %.0f (%.1f GFLOP/s)\n", r.usefulGFLOPPerStep, r.usefulGFLOPPerSecond)
         out += String(format: "  computed GFLOP per step         %.0f (%.1f GFLOP/s, %.0f%% of %d × %.1f sgemm peak)\n",
                       r.computedGFLOPPerStep, r.computedGFLOPPerSecond, 100 * r.fractionOfPeak, r.ranks, r.sgemmPeakGFLOPPerSecond)
-        let waiting = r.ranks > 1 ? String(format: " (%.3f of it waiting for the slowest rank)", s.wait) : ""
-        out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, gradient exchange %.3f%@, norm %.3f + AdamW %.3f, other %.3f s\n",
-                      s.forward, s.head, s.backward, s.allReduce, waiting, s.gradNorm, s.adamW, s.other)
+        out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, gradient exchange %.3f, norm %.3f + AdamW %.3f, other %.3f s\n",
+                      s.forward, s.head, s.backward, s.allReduce, s.gradNorm, s.adamW, s.other)
+        if r.ranks > 1 {
+            out += String(format: "  longest wait of a rank for the slowest one: %.3f s per step (shards differ in tokens)\n", s.wait)
+        }
         out += "  gradients combined by " + r.gradientExchange + "\n"
         if let e = r.exchangeAllReduceSeconds, let p = r.plainMPIAllReduceSeconds {
             out += String(format: "  all-reduce of the whole gradient: %.3f s through %@, %.3f s plain MPI_Allreduce (same run)\n",

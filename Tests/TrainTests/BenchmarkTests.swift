@@ -36,8 +36,6 @@ final class BenchmarkTests: XCTestCase {
             XCTAssertLessThanOrEqual(v, b.stepSeconds.max()!, "\(name) cannot exceed the longest step")
         }
         XCTAssertGreaterThan(s.forward + s.head + s.backward, 0)
-        // every step's wait is part of its exchange, so the medians keep that order
-        XCTAssertLessThanOrEqual(s.wait, s.allReduce)
         // prefix sharing only removes rows: computed work never exceeds the useful work
         XCTAssertGreaterThan(b.computedGFLOPPerStep, 0)
         XCTAssertLessThanOrEqual(b.computedGFLOPPerStep, b.usefulGFLOPPerStep * (1 + 1e-9))
@@ -54,7 +52,7 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertNil(b.exchangeAllReduceSeconds)
         XCTAssertNil(b.plainMPIAllReduceSeconds)
         XCTAssertTrue(text.contains(String(format: "seconds per global batch of 16  %.3f", b.medianStepSeconds)), text)
-        XCTAssertFalse(text.contains("waiting for the slowest rank"), text)
+        XCTAssertFalse(text.contains("longest wait"), text)
     }
 
     func testTwoRanksReportTheExchangeBesidePlainAllReduce() throws {
@@ -64,7 +62,7 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(b.gradientExchange, "host shared memory (2 rank(s) per host × 1 host(s))")
         XCTAssertGreaterThan(b.exchangeAllReduceSeconds ?? 0, 0)
         XCTAssertGreaterThan(b.plainMPIAllReduceSeconds ?? 0, 0)
-        XCTAssertTrue(text.contains(String(format: "%.3f of it waiting for the slowest rank", b.medianSplit.wait)), text)
+        XCTAssertTrue(text.contains(String(format: "longest wait of a rank for the slowest one: %.3f s", b.medianSplit.wait)), text)
         XCTAssertTrue(text.contains("plain MPI_Allreduce (same run)"), text)
     }
 }
