@@ -11,7 +11,7 @@ Step:  right-padded batch + attention mask -> full logits -> sum of token CE ove
 Timed: forward + backward + clip + optimizer + scheduler (not tokenization / batch build).
 
 Run with the venv from bench/setup_peer.sh:
-    .venv-peer/bin/python bench/peer_pytorch.py --steps 6 --threads 2 [--json FILE]
+    .venv-peer/bin/python bench/peer_pytorch.py --steps 12 --threads 2 [--json FILE]
 """
 
 from __future__ import annotations
