@@ -24,6 +24,7 @@ struct BenchCommand: ParsableCommand {
         try runReportingErrors {
             let comm = try makeCommunicator()
             let report = try withAbortOnError(comm) { () -> BenchmarkReport? in
+                if comm.isRoot, let json { try checkWritableOutput(json, option: "--json") }
                 let threads = configureBLASThreads()
                 var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: "")
                 stepOptions.apply(to: &o)

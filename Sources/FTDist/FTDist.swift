@@ -26,7 +26,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let e as ExitCode {
         throw e
     } catch {
-        FileHandle.standardError.write(Data("ft-dist: error: \(error)\n".utf8))
+        FileHandle.standardError.write(Data("ft-dist: error: \(describe(error))\n".utf8))
         throw ExitCode(1)
     }
 }
@@ -38,9 +38,42 @@ func withAbortOnError<T>(_ comm: Communicator, _ body: () throws -> T) throws ->
         return try body()
     } catch {
         guard comm.size > 1 else { throw error }
-        FileHandle.standardError.write(Data("ft-dist: error (rank \(comm.rank) of \(comm.size)): \(error)\n".utf8))
+        FileHandle.standardError.write(Data("ft-dist: error (rank \(comm.rank) of \(comm.size)): \(describe(error))\n".utf8))
         comm.abort(code: 1)
     }
 }
 
 func fflushStdout() { fflush(stdout) }
+
+/// Foundation's file errors print as NSError dumps; say which file and what the system said.
+func describe(_ error: Error) -> String {
+    let ns = error as NSError
+    guard ns.domain == NSCocoaErrorDomain else { return "\(error)" }
+    var reason = ns.localizedDescription
+    if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+        reason = String(cString: strerror(Int32(posix.code)))
+    }
+    let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+    return path.map { "\($0): \(reason)" } ?? reason
+}
+
+/// A file an option names for output must be writable before minutes of work go into it.
+func checkWritableOutput(_ path: String, option: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let dir = url.deletingLastPathComponent().path
+    var isDir: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+        throw OutputFileError("\(option) \(path): directory \(dir) does not exist")
+    }
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+        if isDir.boolValue { throw OutputFileError("\(option) \(path): is a directory") }
+        if access(path, W_OK) != 0 { throw OutputFileError("\(option) \(path): not writable") }
+    } else if access(dir, W_OK) != 0 {
+        throw OutputFileError("\(option) \(path): directory \(dir) is not writable")
+    }
+}
+
+struct OutputFileError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -55,6 +55,35 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertFalse(text.contains("longest wait"), text)
     }
 
+    /// A --json path that cannot be written fails before the steps, not after minutes of them.
+    func testMissingJSONDirectoryFailsBeforeTheFirstStep() throws {
+        let dir = try TestPaths.temporaryDirectory("bench-json")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let json = dir.appendingPathComponent("missing/bench.json").path
+        for ranks in [1, 2] {
+            let args = ["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "3", "--json", json]
+            let r = ranks == 1 ? try Launch.ftdist(args, timeout: 120) : try Launch.mpirun(ranks: ranks, args, timeout: 120)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("--json \(json): directory \(dir.appendingPathComponent("missing").path) does not exist"), r.stderr)
+            XCTAssertFalse(r.stderr.contains("bench step 1"), "np=\(ranks) should stop before the steps: \(r.stderr)")
+        }
+    }
+
+    /// Foundation's file errors reach the user as "path: reason", not as an NSError dump.
+    func testAFailedJSONWriteNamesTheFileAndTheReason() throws {
+        let dir = try TestPaths.temporaryDirectory("bench-proc")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        // /proc exists and passes the early check, but refuses new files
+        let json = "/proc/ftdist-bench-test.json"
+        let r = try Launch.ftdist(["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "2", "--json", json],
+                                  timeout: 120)
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("ft-dist: error: \(json): "), r.stderr)
+        XCTAssertFalse(r.stderr.contains("NSCocoaErrorDomain"), r.stderr)
+    }
+
     func testTwoRanksReportTheExchangeBesidePlainAllReduce() throws {
         let (b, text) = try bench(ranks: 2)
         checkConsistency(b, ranks: 2)
