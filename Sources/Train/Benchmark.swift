@@ -33,7 +33,7 @@ public struct BenchmarkReport: Codable {
     /// computed GFLOP/s over the whole job ÷ (ranks × per-rank sgemm peak).
     public var fractionOfPeak: Double
     public var medianSplit: Split
-    /// How gradients were combined ("MPI_Allreduce" or the host-shared reduction).
+    /// How gradients were combined ("MPI_Allreduce", the host-shared reduction, or one rank).
     public var gradientExchange: String
     /// Whole-gradient all-reduce through `gradientExchange` and through plain `MPI_Allreduce`,
     /// each the median of 3, timed after the steps (under mpirun only).

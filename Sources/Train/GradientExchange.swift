@@ -53,8 +53,10 @@ public final class GradientExchange {
     /// Why host shared memory was asked for but not used.
     public private(set) var fallbackReason: String?
 
-    /// "MPI_Allreduce" or "host shared memory (2 ranks per host × 1 host)".
+    /// "MPI_Allreduce", "host shared memory (2 ranks per host × 1 host)", or at one rank
+    /// "one rank, nothing to exchange".
     public var description: String {
+        if comm.size == 1 { return "one rank, nothing to exchange" }
         guard let w = window else { return "MPI_Allreduce" + (fallbackReason.map { " (no host shared memory: \($0))" } ?? "") }
         return "host shared memory (\(w.localSize) rank(s) per host × \(w.hostCount) host(s))"
     }

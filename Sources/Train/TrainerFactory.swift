@@ -39,7 +39,7 @@ public enum BenchmarkTable {
         if r.ranks > 1 {
             out += String(format: "  longest wait of a rank for the slowest one: %.3f s per step (shards differ in tokens)\n", s.wait)
         }
-        out += "  gradients combined by " + r.gradientExchange + "\n"
+        out += "  gradients: " + r.gradientExchange + "\n"
         if let e = r.exchangeAllReduceSeconds, let p = r.plainMPIAllReduceSeconds {
             out += String(format: "  all-reduce of the whole gradient: %.3f s through %@, %.3f s plain MPI_Allreduce (same run)\n",
                           e, r.gradientExchange, p)

@@ -49,6 +49,7 @@ final class BenchmarkTests: XCTestCase {
         let (b, text) = try bench(ranks: 1)
         checkConsistency(b, ranks: 1)
         XCTAssertEqual(b.medianSplit.wait, 0, "one rank waits for nobody")
+        XCTAssertEqual(b.gradientExchange, "one rank, nothing to exchange")
         XCTAssertNil(b.exchangeAllReduceSeconds)
         XCTAssertNil(b.plainMPIAllReduceSeconds)
         XCTAssertTrue(text.contains(String(format: "seconds per global batch of 16  %.3f", b.medianStepSeconds)), text)
