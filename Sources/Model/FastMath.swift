@@ -14,7 +14,7 @@ public typealias Float8 = SIMD8<Float>
 @inlinable @inline(__always)
 public func sqrt8(_ x: Float8) -> Float8 {
     #if arch(x86_64)
-    return Float8(lowHalf: _mm_sqrt_ps(x.lowHalf), highHalf: _mm_sqrt_ps(x.highHalf))
+    return onHalves(x, x) { a, _ in _mm_sqrt_ps(a) }
     #else
     return x.squareRoot()
     #endif
@@ -28,7 +28,7 @@ public func sqrt8(_ x: Float8) -> Float8 {
 @inlinable @inline(__always)
 public func min8(_ x: Float8, _ bound: Float8) -> Float8 {
     #if arch(x86_64)
-    return Float8(lowHalf: _mm_min_ps(x.lowHalf, bound.lowHalf), highHalf: _mm_min_ps(x.highHalf, bound.highHalf))
+    return onHalves(x, bound, _mm_min_ps)
     #else
     return pointwiseMin(x, bound)
     #endif
@@ -37,10 +37,17 @@ public func min8(_ x: Float8, _ bound: Float8) -> Float8 {
 @inlinable @inline(__always)
 public func max8(_ x: Float8, _ bound: Float8) -> Float8 {
     #if arch(x86_64)
-    return Float8(lowHalf: _mm_max_ps(x.lowHalf, bound.lowHalf), highHalf: _mm_max_ps(x.highHalf, bound.highHalf))
+    return onHalves(x, bound, _mm_max_ps)
     #else
     return pointwiseMax(x, bound)
     #endif
+}
+
+/// An SSE instruction applied to both 4-lane halves of 8 lanes (the build targets baseline
+/// x86-64, where `Float8` is two SSE registers).
+@inlinable @inline(__always)
+func onHalves(_ x: Float8, _ y: Float8, _ op: (SIMD4<Float>, SIMD4<Float>) -> SIMD4<Float>) -> Float8 {
+    Float8(lowHalf: op(x.lowHalf, y.lowHalf), highHalf: op(x.highHalf, y.highHalf))
 }
 
 private let log2e: Float = 1.44269504088896341

@@ -87,8 +87,10 @@ public enum Benchmark {
             exchanged = try timed { try trainer.exchange.allReduceWholeGradient() }
             plain = try timed { try comm.allReduceSum(trainer.gradients.buffer) }
         }
-        let measured = Array(records.dropFirst(min(1, records.count - 1)))
-        let rowsMeasured = Array(computedRows.dropFirst(min(1, computedRows.count - 1)))
+        // step 1 warms caches and allocations (kept when it is the only step)
+        func afterWarmUp<T>(_ perStep: [T]) -> [T] { Array(perStep.dropFirst(min(1, perStep.count - 1))) }
+        let measured = afterWarmUp(records)
+        let rowsMeasured = afterWarmUp(computedRows)
         func median(_ v: [Double]) -> Double {
             let s = v.sorted()
             return s.isEmpty ? 0 : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
@@ -102,7 +104,7 @@ public enum Benchmark {
         split.backward = median(measured.map(\.backwardSeconds))
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
-        split.wait = median(Array(longestWaits.dropFirst(min(1, longestWaits.count - 1))))
+        split.wait = median(afterWarmUp(longestWaits))
         split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
         split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
         // per step, then the median (medians of the parts do not add up to the median step)
