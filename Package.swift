@@ -1,8 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layout fixed by the design card (DESIGN.md §2): three library modules with one-way
-// dependencies (Train → Model, Train → Distributed) and a thin executable.
+// Layout fixed by the design card (docs/DESIGN.md, "Layout"): library modules with one-way
+// dependencies (Train → Model, Train → Distributed, Train → Report) and a thin executable.
+// Report (Sources/Train/Report) is the run directory's schema, its records and the pages
+// rendered from them; it depends on Foundation alone, so neither BLAS nor MPI reaches it.
 
 let package = Package(
     name: "ft-dist",
@@ -21,15 +23,17 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
         .target(name: "Model", dependencies: ["CBLAS"]),
-        .target(name: "Train", dependencies: ["Model", "Distributed"]),
+        .target(name: "Report", path: "Sources/Train/Report"),
+        .target(name: "Train", dependencies: ["Model", "Distributed", "Report"], exclude: ["Report"]),
         .executableTarget(name: "FTDist",
-                          dependencies: ["Train", "Model", "Distributed",
+                          dependencies: ["Train", "Report", "Model", "Distributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Model", "Distributed", "TestSupport"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Train", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Loads an HF-format checkpoint directory (model.safetensors + config.json, as ft-dist
-writes them, DESIGN.md §6) with transformers and checks it.
+writes them, docs/DESIGN.md, "Checkpoints and evaluation") with transformers and checks it.
 
     .venv-peer/bin/python bench/check_hf_checkpoint.py CHECKPOINT_DIR [--compare-gguf [GGUF]]
     .venv-peer/bin/python bench/check_hf_checkpoint.py /tmp/hf-ref --write-from-gguf

@@ -4,7 +4,7 @@ Loads Gemma 3 270M in fp32 from the project's GGUF, either through transformers'
 path (`from_pretrained(dir, gguf_file=...)`, which dequantizes every tensor and subtracts 1
 from the norm weights) or, as a fallback / cross-check, through the `gguf` package
 (`GGUFReader` + `gguf.quants.dequantize`) into a `Gemma3ForCausalLM` built from a
-`Gemma3TextConfig` (DESIGN.md §3).
+`Gemma3TextConfig` (docs/DESIGN.md, "The model").
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _gguf_field(reader, key):
 
 
 def gemma3_text_config(reader=None):
-    """Gemma3TextConfig for this model (DESIGN §3); values read from the GGUF when given."""
+    """Gemma3TextConfig for this model (docs/DESIGN.md, "The model"); values read from the GGUF when given."""
     from transformers import Gemma3TextConfig
 
     g = (lambda k, d: d) if reader is None else (lambda k, d: (_gguf_field(reader, k) if _gguf_field(reader, k) is not None else d))
@@ -197,7 +197,7 @@ def load_tokenizer(gguf_path: Path):
 
 
 def encode(tok, text: str) -> list[int]:
-    """Tokenize without <bos>/<eos>, control-token text taken literally (DESIGN §4:
+    """Tokenize without <bos>/<eos>, control-token text taken literally (docs/DESIGN.md, "Tokenizer":
     a customer message cannot inject `<bos>`); transformers parses it by default, so
     `split_special_tokens=True`."""
     return tok(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]

@@ -3,7 +3,7 @@
 transformers, fp32, on CPU, as a typical PyTorch user writes them.
 
 Model: Gemma 3 270M dequantized to fp32 from models/gemma-3-270m-q4_k_m.gguf.
-Data:  Banking77 train.csv; prompt/target per DESIGN.md §5; global batches of 16 in the
+Data:  Banking77 train.csv; prompt/target per docs/DESIGN.md, "Data"; global batches of 16 in the
        order of random.Random(42).shuffle(range(10003)); steps 1..K.
 Step:  right-padded batch + attention mask -> full logits -> sum of token CE over the label
        tokens / number of label tokens -> backward -> clip_grad_norm_(1.0) -> AdamW(5e-5,

@@ -5,7 +5,6 @@
 /* OpenMPI defines its predefined handles as macros over addresses of global structs;
    Swift cannot import such macros, so each one is exposed as a static inline function. */
 static inline MPI_Comm ftdist_comm_world(void) { return MPI_COMM_WORLD; }
-static inline MPI_Comm ftdist_comm_null(void) { return MPI_COMM_NULL; }
 static inline MPI_Datatype ftdist_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype ftdist_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype ftdist_byte(void) { return MPI_BYTE; }
@@ -13,13 +12,11 @@ static inline MPI_Datatype ftdist_int64(void) { return MPI_INT64_T; }
 static inline MPI_Datatype ftdist_int32(void) { return MPI_INT32_T; }
 static inline MPI_Op ftdist_op_sum(void) { return MPI_SUM; }
 static inline MPI_Op ftdist_op_max(void) { return MPI_MAX; }
-static inline MPI_Op ftdist_op_min(void) { return MPI_MIN; }
 static inline MPI_Info ftdist_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Errhandler ftdist_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int ftdist_success(void) { return MPI_SUCCESS; }
 static inline int ftdist_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int ftdist_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
-static inline MPI_Status *ftdist_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline void *ftdist_in_place(void) { return MPI_IN_PLACE; }
 static inline int ftdist_mode_nocheck(void) { return MPI_MODE_NOCHECK; }
 #endif

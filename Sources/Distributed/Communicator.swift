@@ -22,34 +22,9 @@ public protocol Communicator: AnyObject {
     /// End every rank of the job now (after an error on some ranks only, the others would
     /// otherwise wait forever in their next collective).
     func abort(code: Int32) -> Never
-    /// One buffer of `floatsPerRank` floats per rank that the ranks of a host share
-    /// (collective), or why there is none.
-    func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable>
-}
-
-public struct CommunicatorError: Error, CustomStringConvertible {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
-/// Size-1 communicator: `ft-dist train` started without mpirun. Every collective is the identity.
-public final class SingleProcessCommunicator: Communicator {
-    public init() {}
-    public var rank: Int { 0 }
-    public var size: Int { 1 }
-    public var transport: String { "single process" }
-    public func allReduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
-    public func allReduceSum(_ values: inout [Double]) throws {}
-    public func allReduceMax(_ values: inout [Double]) throws {}
-    public func broadcast(_ bytes: inout [UInt8], root: Int) throws {}
-    public func broadcast(_ buffer: UnsafeMutableBufferPointer<Float>, root: Int) throws {}
-    public func barrier() throws {}
-    public func gather(_ bytes: [UInt8], root: Int) throws -> [[UInt8]]? { [bytes] }
-    public func abort(code: Int32) -> Never { exit(code) }
-    public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable> {
-        .failure(HostSharedWindow.Unavailable("a single process has nobody to share with"))
-    }
+    /// Leave the collective world for good (MPI_Finalize); nothing for a single process.
+    /// Called once a command's work is done on every rank.
+    func finalize()
 }
 
 extension Communicator {

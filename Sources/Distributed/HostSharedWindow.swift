@@ -33,66 +33,81 @@ public final class HostSharedWindow {
     /// the hosts run different numbers of ranks — slice ownership would then differ between
     /// hosts — or when some host's /dev/shm cannot hold its ranks' buffers (a container's
     /// default 64 MB would end in SIGBUS on first touch, not in an error). The caller then
-    /// falls back to a plain all-reduce.
+    /// falls back to a plain all-reduce. On an error the communicators made so far are freed
+    /// again.
     static func make(world: MPI_Comm, worldRank: Int, floatsPerRank count: Int,
-                     check: (Int32, String) throws -> Void) throws -> Result<HostSharedWindow, Unavailable> {
+                     check: (Int32, String) throws -> Void) throws -> Result<HostSharedWindow, CommunicatorError> {
         var local: MPI_Comm?
         try check(MPI_Comm_split_type(world, ftdist_comm_type_shared(), Int32(worldRank), ftdist_info_null(), &local),
                   "MPI_Comm_split_type(shared)")
-        var localRank: Int32 = 0, localSize: Int32 = 0
-        MPI_Comm_rank(local, &localRank)
-        MPI_Comm_size(local, &localSize)
-        let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
-        // Open MPI rounds each buffer up to pages and adds its own control pages; its shared-memory
-        // transport lives in /dev/shm too: keep 1% + 64 MB of headroom
-        let needed = Int64(bytes) * Int64(localSize) * 101 / 100 + (64 << 20)
+        var crossHost: MPI_Comm?
+        do {
+            var window: MPI_Win?
+            var localRank: Int32 = 0, localSize: Int32 = 0
+            MPI_Comm_rank(local, &localRank)
+            MPI_Comm_size(local, &localSize)
+            let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
+            if let reason = try unavailability(world: world, localSize: Int(localSize), bytes: Int64(bytes), check: check) {
+                MPI_Comm_free(&local)
+                return .failure(reason)
+            }
+            try check(MPI_Comm_split(world, localRank, Int32(worldRank), &crossHost), "MPI_Comm_split(cross-host)")
+            var hostIndex: Int32 = 0, hostCount: Int32 = 0
+            MPI_Comm_rank(crossHost, &hostIndex)
+            MPI_Comm_size(crossHost, &hostCount)
+
+            // non-contiguous: each rank's buffer starts on its own pages (first touched by its owner)
+            var info: MPI_Info?
+            MPI_Info_create(&info)
+            MPI_Info_set(info, "alloc_shared_noncontig", "true")
+            var base: UnsafeMutableRawPointer?
+            let rc = MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, local, &base, &window)
+            MPI_Info_free(&info)
+            try check(rc, "MPI_Win_allocate_shared(\(bytes) bytes per rank)")
+            MPI_Win_set_errhandler(window, ftdist_errors_return())
+            var buffers: [UnsafeMutablePointer<Float>] = []
+            for peer in 0..<Int(localSize) {
+                var size: MPI_Aint = 0
+                var unit: Int32 = 0
+                var peerBase: UnsafeMutableRawPointer?
+                try check(MPI_Win_shared_query(window, Int32(peer), &size, &unit, &peerBase), "MPI_Win_shared_query(\(peer))")
+                guard let peerBase, size >= bytes else { throw CommunicatorError("shared window of local rank \(peer) is missing or short") }
+                buffers.append(peerBase.bindMemory(to: Float.self, capacity: count))
+            }
+            try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
+            return .success(HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
+                                             hostCount: Int(hostCount), window: window, local: local,
+                                             crossHost: crossHost, buffers: buffers))
+        } catch {
+            // The communicators are ours to free (Open MPI frees them without waiting for the
+            // other ranks). A window that was allocated is not: MPI_Win_free is a barrier, and
+            // a rank failing alone would wait there instead of reaching MPI_Abort.
+            if crossHost != nil { MPI_Comm_free(&crossHost) }
+            if local != nil { MPI_Comm_free(&local) }
+            throw error
+        }
+    }
+
+    /// Why the ranks cannot share memory per host (the same answer on every rank), or nil:
+    /// hosts with different rank counts, or a host whose backing directory lacks room for
+    /// `localSize` buffers of `bytes` (with Open MPI's page rounding and its own transport:
+    /// 1% + 64 MB of headroom).
+    private static func unavailability(world: MPI_Comm, localSize: Int, bytes: Int64,
+                                       check: (Int32, String) throws -> Void) throws -> CommunicatorError? {
+        let needed = bytes * Int64(localSize) * 101 / 100 + (64 << 20)
         let free = freeBytes(backingDirectory) ?? 0  // unreadable: nothing free
         // [max local size, −min local size, max shortfall of /dev/shm]
         var mine: [Int64] = [Int64(localSize), -Int64(localSize), max(0, needed - free)]
         var agreed = [Int64](repeating: 0, count: 3)
         try check(MPI_Allreduce(&mine, &agreed, 3, ftdist_int64(), ftdist_op_max(), world), "MPI_Allreduce(host shapes)")
-        if agreed[0] != -agreed[1] || agreed[2] > 0 {
-            MPI_Comm_free(&local)
-            return .failure(agreed[0] != -agreed[1]
-                ? Unavailable("the hosts run different numbers of ranks (\(-agreed[1])…\(agreed[0]))")
-                : Unavailable(String(format: "%@ lacks %.1f GB on some host (this host: %.1f GB free, %.1f GB needed)",
-                                     backingDirectory, Double(agreed[2]) / 1e9, Double(free) / 1e9, Double(needed) / 1e9)))
+        if agreed[0] != -agreed[1] {
+            return CommunicatorError("the hosts run different numbers of ranks (\(-agreed[1])…\(agreed[0]))")
         }
-        var crossHost: MPI_Comm?
-        try check(MPI_Comm_split(world, localRank, Int32(worldRank), &crossHost), "MPI_Comm_split(cross-host)")
-        var hostIndex: Int32 = 0, hostCount: Int32 = 0
-        MPI_Comm_rank(crossHost, &hostIndex)
-        MPI_Comm_size(crossHost, &hostCount)
-
-        // non-contiguous: each rank's buffer starts on its own pages (first touched by its owner)
-        var info: MPI_Info?
-        MPI_Info_create(&info)
-        MPI_Info_set(info, "alloc_shared_noncontig", "true")
-        var base: UnsafeMutableRawPointer?
-        var window: MPI_Win?
-        let rc = MPI_Win_allocate_shared(bytes, Int32(MemoryLayout<Float>.stride), info, local, &base, &window)
-        MPI_Info_free(&info)
-        try check(rc, "MPI_Win_allocate_shared(\(bytes) bytes per rank)")
-        MPI_Win_set_errhandler(window, ftdist_errors_return())
-        var buffers: [UnsafeMutablePointer<Float>] = []
-        for peer in 0..<Int(localSize) {
-            var size: MPI_Aint = 0
-            var unit: Int32 = 0
-            var peerBase: UnsafeMutableRawPointer?
-            try check(MPI_Win_shared_query(window, Int32(peer), &size, &unit, &peerBase), "MPI_Win_shared_query(\(peer))")
-            guard let peerBase, size >= bytes else { throw CommunicatorError("shared window of local rank \(peer) is missing or short") }
-            buffers.append(peerBase.bindMemory(to: Float.self, capacity: count))
+        if agreed[2] > 0 {
+            return CommunicatorError(String(format: "%@ lacks %.1f GB on some host (this host: %.1f GB free, %.1f GB needed)",
+                                            backingDirectory, Double(agreed[2]) / 1e9, Double(free) / 1e9, Double(needed) / 1e9))
         }
-        try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
-        return .success(HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
-                                hostCount: Int(hostCount), window: window, local: local,
-                                crossHost: crossHost, buffers: buffers))
-    }
-
-    /// Why there is no window (shown in the run's first line).
-    public struct Unavailable: Error, CustomStringConvertible {
-        public var description: String
-        init(_ description: String) { self.description = description }
+        return nil
     }
 
     private static func freeBytes(_ path: String) -> Int64? {

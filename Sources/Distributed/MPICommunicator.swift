@@ -106,7 +106,9 @@ public final class MPICommunicator: Communicator {
         exit(code)
     }
 
-    public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, HostSharedWindow.Unavailable> {
+    /// One buffer of `floatsPerRank` floats per rank that the ranks of a host share
+    /// (collective), or why there is none. Freed by `finalize()`.
+    public func makeHostSharedWindow(floatsPerRank: Int) throws -> Result<HostSharedWindow, CommunicatorError> {
         let made = try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
         if case .success(let w) = made { windows.append(w) }
         return made

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Model
 import Train
 
 struct BenchCommand: ParsableCommand {
@@ -25,7 +26,7 @@ struct BenchCommand: ParsableCommand {
             let comm = try makeCommunicator()
             let report = try withAbortOnError(comm) { () -> BenchmarkReport? in
                 if comm.isRoot, let json { try checkWritableOutput(json, option: "--json") }
-                let threads = configureBLASThreads()
+                let threads = BLASThreads.configureForRank()
                 var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: "")
                 stepOptions.apply(to: &o)
                 let trainer = try TrainerFactory.make(options: o, comm: comm)
@@ -38,10 +39,10 @@ struct BenchCommand: ParsableCommand {
                 if let json {
                     let e = JSONEncoder()
                     e.outputFormatting = [.prettyPrinted, .sortedKeys]
-                    try e.encode(report).write(to: URL(fileURLWithPath: json))
+                    try e.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
                 }
             }
-            (comm as? MPICommunicator)?.finalize()
+            comm.finalize()
         }
     }
 }

@@ -28,7 +28,7 @@ struct DoctorCommand: ParsableCommand {
                                  result.allReduceSeconds, Double(result.allReduceFloats * 4) / result.allReduceSeconds / 1e9))
                 }
             }
-            (comm as? MPICommunicator)?.finalize()
+            comm.finalize()
             if !(result.allReduceCorrect && result.broadcastCorrect && result.gatherCorrect) { throw ExitCode(1) }
         }
     }

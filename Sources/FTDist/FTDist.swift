@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Report
 import Train
 
 /// The `ft-dist` command line: argument parsing only; the work lives in Train and Model.
@@ -14,7 +15,9 @@ struct FTDist: ParsableCommand {
         Data parallel, one host: mpirun -np 2 ft-dist train   (or launch/local.sh 2)
         Several hosts:           launch/hostfile.sh hostfiles/two-hosts.txt 2
         The model defaults to models/gemma-3-270m-q4_k_m.gguf and the data to data/banking77
-        (installed by scripts/setup.sh); FTDIST_MODEL and FTDIST_DATA override them.
+        (installed by scripts/setup.sh), the run directory to runs/banking77; FTDIST_MODEL,
+        FTDIST_DATA and FTDIST_RUN override them. eval and predict without --model use the
+        newest checkpoint of that run directory (else the installed model) and say which.
         """,
         subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self, ReportCommand.self])
 }
@@ -63,17 +66,21 @@ func checkWritableOutput(_ path: String, option: String) throws {
     let dir = url.deletingLastPathComponent().path
     var isDir: ObjCBool = false
     guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-        throw OutputFileError("\(option) \(path): directory \(dir) does not exist")
+        throw MessageError("\(option) \(path): directory \(dir) does not exist")
     }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
-        if isDir.boolValue { throw OutputFileError("\(option) \(path): is a directory") }
-        if access(path, W_OK) != 0 { throw OutputFileError("\(option) \(path): not writable") }
+        if isDir.boolValue { throw MessageError("\(option) \(path): is a directory") }
+        if access(path, W_OK) != 0 { throw MessageError("\(option) \(path): not writable") }
     } else if access(dir, W_OK) != 0 {
-        throw OutputFileError("\(option) \(path): directory \(dir) is not writable")
+        throw MessageError("\(option) \(path): directory \(dir) is not writable")
     }
 }
 
-struct OutputFileError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// The model a command uses without --model (eval, predict): named on stderr, because the
+/// default depends on what has been trained.
+func chosenModel(_ option: String?, announce: Bool = true) -> String {
+    if let option { return option }
+    let (path, reason) = ModelSource.defaultModel()
+    if announce { FileHandle.standardError.write(Data("ft-dist: model \(path): \(reason)\n".utf8)) }
+    return path
 }

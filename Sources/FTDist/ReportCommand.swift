@@ -1,5 +1,5 @@
 import ArgumentParser
-import Train
+import Report
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -5,9 +5,9 @@ import Train
 /// benchmark times the step that training runs.
 struct StepOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Compute the prompt prefix shared by a shard's examples once (exact).")
-    var sharePrefix = true
+    var sharePrefix = TrainingOptions.recipe.sharePrefix
     @Flag(inversion: .prefixedNo, help: "Under mpirun, reduce gradients between the ranks of a host through shared memory, each rank updating one slice of the weights (exact); --no-host-shared-memory uses MPI_Allreduce and a full AdamW on every rank.")
-    var hostSharedMemory = true
+    var hostSharedMemory = TrainingOptions.recipe.hostSharedMemory
 
     func apply(to o: inout TrainingOptions) {
         o.sharePrefix = sharePrefix

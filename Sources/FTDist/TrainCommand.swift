@@ -17,27 +17,29 @@ struct TrainCommand: ParsableCommand {
         continue with --resume latest.
         """)
 
-    @Option(help: "GGUF model to start from.") var model: String?
+    private static let recipe = TrainingOptions.recipe
+
+    @Option(help: "GGUF model to start from (default: the installed model).") var model: String?
     @Option(help: "Banking77 directory (train.csv, test.csv, categories.json).") var data: String?
-    @Option(help: "Run directory.") var output = "runs/banking77"
-    @Option(help: "Epochs over the training rows.") var epochs = 3
-    @Option(help: "Global batch size (split over the ranks).") var batchSize = 16
-    @Option(help: "Peak learning rate.") var lr = 5e-5
-    @Option(help: "Learning-rate schedule: cosine, linear or constant.") var scheduler = "cosine"
-    @Option(help: "Linear warmup steps.") var warmupSteps = 0
-    @Option(help: "Decoupled AdamW weight decay (never applied to norm weights).") var weightDecay = 0.0
-    @Option(help: "Clip the global gradient norm to this value (0: off).") var maxGradNorm = 1.0
-    @Option(help: "Seed of the per-epoch shuffles and the validation sample.") var seed = 42
-    @Option(help: "Stop after this many steps (the schedule still spans all epochs).") var maxSteps: Int?
-    @Option(help: "Prompt template with one {text} placeholder.") var promptTemplate = "Classify the banking customer message into one of 77 intents.\nMessage: {text}\nIntent:"
-    @Option(help: "Checkpoint every N steps (and always at the end; 0: only at the end).") var saveSteps = 200
-    @Option(help: "How many checkpoints to keep.") var keepCheckpoints = 2
-    @Option(help: "Compare parameter checksums across ranks every N steps (and at the end).") var checkReplicasSteps = 50
-    @Option(help: "Validate (loss and generated-label accuracy) every N steps (0: never).") var evalSteps = 0
-    @Option(help: "Hold out N stratified training rows for validation (0: use --eval-samples test rows).") var holdout = 0
-    @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = 385
-    @Option(help: "Most tokens generated per evaluated example.") var maxNewTokens = 24
-    @Flag(inversion: .prefixedNo, help: "Evaluate the whole test split at the end of the schedule.") var finalEval = true
+    @Option(help: "Run directory.") var output = recipe.output
+    @Option(help: "Epochs over the training rows.") var epochs = recipe.epochs
+    @Option(help: "Global batch size (split over the ranks).") var batchSize = recipe.batchSize
+    @Option(help: "Peak learning rate.") var lr = recipe.lr
+    @Option(help: "Learning-rate schedule: cosine, linear or constant.") var scheduler = recipe.scheduler.rawValue
+    @Option(help: "Linear warmup steps.") var warmupSteps = recipe.warmupSteps
+    @Option(help: "Decoupled AdamW weight decay (never applied to norm weights).") var weightDecay = recipe.weightDecay
+    @Option(help: "Clip the global gradient norm to this value (0: off).") var maxGradNorm = recipe.maxGradNorm
+    @Option(help: "Seed of the per-epoch shuffles and the validation sample.") var seed = recipe.seed
+    @Option(help: "Stop at this step, counted from the start of the run: a run resumed with the same flags stops at the same step (the learning-rate schedule still spans all epochs).") var maxSteps: Int?
+    @Option(help: "Prompt template with one {text} placeholder (eval and predict use a checkpoint's own).") var promptTemplate = recipe.promptTemplate
+    @Option(help: "Checkpoint every N steps (and always at the end; 0: only at the end).") var saveSteps = recipe.saveSteps
+    @Option(help: "How many checkpoints to keep.") var keepCheckpoints = recipe.keepCheckpoints
+    @Option(help: "Compare parameter checksums across ranks every N steps (and at the end).") var checkReplicasSteps = recipe.checkReplicasSteps
+    @Option(help: "Validate (loss and generated-label accuracy) every N steps (0: never).") var evalSteps = recipe.evalSteps
+    @Option(help: "Hold out N stratified training rows for validation (0: use --eval-samples test rows).") var holdout = recipe.holdout
+    @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = recipe.evalSamples
+    @Option(help: "Most tokens generated per evaluated example.") var maxNewTokens = recipe.evalMaxNewTokens
+    @Flag(inversion: .prefixedNo, help: "Evaluate the whole test split at the end of the schedule.") var finalEval = recipe.finalEval
     @OptionGroup var stepOptions: StepOptions
     @Option(help: "Continue a run: 'latest' (newest checkpoint in --output) or a checkpoint directory.") var resume: String?
 
@@ -55,7 +57,7 @@ struct TrainCommand: ParsableCommand {
             stepOptions.apply(to: &o)
             let comm = try makeCommunicator()
             let code = try withAbortOnError(comm) { try TrainingRun(options: o, comm: comm).run(resume: resume) }
-            (comm as? MPICommunicator)?.finalize()
+            comm.finalize()
             if code != 0 { throw ExitCode(code) }
         }
     }

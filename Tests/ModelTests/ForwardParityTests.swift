@@ -3,7 +3,7 @@ import TestSupport
 import XCTest
 @testable import Model
 
-/// Logit parity with PyTorch (../shared/reference/forward_logits.json, DESIGN.md §9).
+/// Logit parity with PyTorch (../shared/reference/forward_logits.json; docs/DESIGN.md, "Reference fixtures").
 final class ForwardParityTests: XCTestCase {
     struct Position: Decodable {
         var pos: Int
@@ -19,6 +19,7 @@ final class ForwardParityTests: XCTestCase {
 
     func testLogitsMatchPyTorchAtEveryPosition() throws {
         let model = try RealModel.load()
+        XCTAssertEqual(model.config, .gemma3_270m, "the file's metadata gives Gemma 3 270M's shape")
         let data = try Data(contentsOf: TestPaths.referenceDir.appendingPathComponent("forward_logits.json"))
         let prompts = try JSONDecoder().decode([Prompt].self, from: data)
         XCTAssertEqual(prompts.count, 4)

@@ -22,17 +22,18 @@ final class GradientCheckTests: XCTestCase {
     }
 
     func loss(_ pass: GemmaTrainingPass, _ batch: LabelMaskedBatch) -> Double {
-        pass.run(batch, lossScale: 1, gradients: nil).lossSum / Double(batch.labelCount)
+        pass.run(batch, lossScale: 1, backward: false).lossSum / Double(batch.labelCount)
     }
 
     func testEveryParameterKindMatchesFiniteDifferences() throws {
         for kvHeads in [1, 2] {
             let model = try TinyGemma.load(kvHeads: kvHeads)
             let batch = Self.batch()
-            let pass = GemmaTrainingPass(model: model)
-            let grads = FloatBuffer(count: model.layout.count)
-            pass.run(batch, lossScale: 1 / Float(batch.labelCount), gradients: grads)
-            XCTAssertLessThan(pass.lastPackedRows, batch.tokenCount, "the shared prefix should be packed once")
+            let trainable = TrainableParameters(.full, of: model)
+            let pass = GemmaTrainingPass(model: model, trainable: trainable)
+            let grads = trainable.gradients
+            let result = pass.run(batch, lossScale: 1 / Float(batch.labelCount), backward: true)
+            XCTAssertLessThan(result.packedRows, batch.tokenCount, "the shared prefix should be packed once")
             var rng = SplitMix64(seed: 11)
             var worst = 0.0, checked = 0
             for t in model.layout.tensors {
@@ -76,13 +77,14 @@ final class GradientCheckTests: XCTestCase {
     func testPrefixSharingIsExact() throws {
         let model = try TinyGemma.load()
         let batch = Self.batch()
-        let shared = GemmaTrainingPass(model: model, sharePrefix: true)
-        let plain = GemmaTrainingPass(model: model, sharePrefix: false)
-        let g1 = FloatBuffer(count: model.layout.count), g2 = FloatBuffer(count: model.layout.count)
-        let l1 = shared.run(batch, lossScale: 0.1, gradients: g1)
-        let l2 = plain.run(batch, lossScale: 0.1, gradients: g2)
-        XCTAssertEqual(shared.lastPackedRows, batch.tokenCount - 2 * 5)
-        XCTAssertEqual(plain.lastPackedRows, batch.tokenCount)
+        let t1 = TrainableParameters(.full, of: model), t2 = TrainableParameters(.full, of: model)
+        let shared = GemmaTrainingPass(model: model, trainable: t1, sharePrefix: true)
+        let plain = GemmaTrainingPass(model: model, trainable: t2, sharePrefix: false)
+        let g1 = t1.gradients, g2 = t2.gradients
+        let l1 = shared.run(batch, lossScale: 0.1, backward: true)
+        let l2 = plain.run(batch, lossScale: 0.1, backward: true)
+        XCTAssertEqual(l1.packedRows, batch.tokenCount - 2 * 5)
+        XCTAssertEqual(l2.packedRows, batch.tokenCount)
         XCTAssertEqual(l1.labelCount, l2.labelCount)
         XCTAssertEqual(l1.lossSum, l2.lossSum, accuracy: 1e-5 * l2.lossSum)
         var maxDiff: Float = 0, maxAbs: Float = 0
@@ -109,7 +111,7 @@ final class GradientCheckTests: XCTestCase {
                 expected += lse - Double(row[Int(l[pos])])
             }
         }
-        let got = GemmaTrainingPass(model: model).run(batch, lossScale: 1, gradients: nil)
+        let got = GemmaTrainingPass(model: model, trainable: nil).run(batch, lossScale: 1, backward: false)
         XCTAssertEqual(got.labelCount, 9)
         XCTAssertEqual(got.lossSum, expected, accuracy: 1e-5 * expected)
     }

@@ -181,4 +181,25 @@ final class TokenizerTests: XCTestCase {
         }
         try expectError("other tokenizer model") { $0.set("tokenizer.ggml.model", .string("gpt2")) }
     }
+
+    /// The special ids come from the file's tokenizer.ggml.*_token_id when it names them, else
+    /// from the pieces <bos>, <eos>, <pad>; an id outside the vocabulary is an error.
+    func testSpecialIdsComeFromTheFile() throws {
+        func load(_ configure: (inout GGUFWriter) -> Void) throws -> Tokenizer {
+            let path = try Self.writeGGUF(configure)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            return try Tokenizer(gguf: GGUFFile(path: path))
+        }
+        XCTAssertEqual(try load { _ in }.special, SpecialTokens(bos: V.bos, eos: V.eos, pad: V.pad, unk: V.unk))
+        let declared = try load {
+            $0.set("tokenizer.ggml.bos_token_id", .uint32(UInt32(V.startOfTurn)))
+            $0.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(V.newline)))
+            $0.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(V.unk)))
+        }
+        XCTAssertEqual(declared.special, SpecialTokens(bos: V.startOfTurn, eos: V.newline, pad: V.unk, unk: V.unk))
+        XCTAssertEqual(declared.bos, V.startOfTurn)
+        XCTAssertThrowsError(try load { $0.set("tokenizer.ggml.eos_token_id", .uint32(1_000_000)) }) { error in
+            XCTAssertTrue("\(error)".contains("tokenizer.ggml.eos_token_id"), "\(error)")
+        }
+    }
 }

@@ -13,7 +13,7 @@ public enum TestPaths {
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
     }()
 
-    /// ../shared beside the repository (DESIGN.md §9).
+    /// ../shared beside the repository (docs/DESIGN.md, "Reference fixtures").
     public static var sharedDir: URL {
         if let s = ProcessInfo.processInfo.environment["FTDIST_SHARED"] { return URL(fileURLWithPath: s) }
         return repoRoot.appendingPathComponent("../shared").standardized

@@ -22,8 +22,10 @@ public enum TinyGemma {
         return (tokens, scores, types)
     }
 
-    /// Write the model to a temporary GGUF and return its path.
-    public static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil) throws -> String {
+    /// Write the model to a temporary GGUF and return its path. `adjust` may change a tensor's
+    /// values before they are written (to build a model with a known behaviour).
+    public static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil,
+                             adjust: ((ParameterTensor, inout [Float]) -> Void)? = nil) throws -> String {
         var rng = SplitMix64(seed: seed)
         var w = GGUFWriter()
         w.set("general.architecture", .string("gemma3"))
@@ -45,7 +47,7 @@ public enum TinyGemma {
         w.set("tokenizer.ggml.scores", .array(vocab.scores.map { .float32($0) }))
         w.set("tokenizer.ggml.token_type", .array(vocab.types.map { .int32($0) }))
         for t in ParameterLayout(config: c).tensors {
-            let values: [Float]
+            var values: [Float]
             if t.isNorm {
                 values = (0..<t.count).map { _ in 1 + 0.2 * rng.normal() }
             } else {
@@ -53,6 +55,7 @@ public enum TinyGemma {
                 let std: Float = t.hfName.contains("embed") ? 0.15 : 1 / fanIn.squareRoot()
                 values = (0..<t.count).map { _ in std * rng.normal() }
             }
+            adjust?(t, &values)
             w.addTensor(t.ggufName, shape: t.shape, values: values)
         }
         let out = path ?? FileManager.default.temporaryDirectory

@@ -12,9 +12,8 @@ final class BenchmarkTests: XCTestCase {
     }
 
     func bench(ranks: Int, extra: [String] = []) throws -> (BenchmarkReport, String) {
-        let dir = try TestPaths.temporaryDirectory("bench")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("bench")
+        let model = try TinyRun.model(in: dir)
         let json = dir.appendingPathComponent("bench.json")
         let args = ["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "5", "--json", json.path] + extra
         let r = ranks == 1 ? try Launch.ftdist(args, timeout: 300) : try Launch.mpirun(ranks: ranks, args, timeout: 300)
@@ -58,9 +57,8 @@ final class BenchmarkTests: XCTestCase {
 
     /// A --json path that cannot be written fails before the steps, not after minutes of them.
     func testMissingJSONDirectoryFailsBeforeTheFirstStep() throws {
-        let dir = try TestPaths.temporaryDirectory("bench-json")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("bench-json")
+        let model = try TinyRun.model(in: dir)
         let json = dir.appendingPathComponent("missing/bench.json").path
         for ranks in [1, 2] {
             let args = ["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "3", "--json", json]
@@ -73,9 +71,8 @@ final class BenchmarkTests: XCTestCase {
 
     /// Foundation's file errors reach the user as "path: reason", not as an NSError dump.
     func testAFailedJSONWriteNamesTheFileAndTheReason() throws {
-        let dir = try TestPaths.temporaryDirectory("bench-proc")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("bench-proc")
+        let model = try TinyRun.model(in: dir)
         // /proc exists and passes the early check, but refuses new files
         let json = "/proc/ftdist-bench-test.json"
         let r = try Launch.ftdist(["bench", "--model", model, "--data", TestPaths.dataDir.path, "--steps", "2", "--json", json],

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Report
 import Train
 
 final class CSVReaderTests: XCTestCase {
@@ -8,7 +9,7 @@ final class CSVReaderTests: XCTestCase {
                        "train.csv:17: empty text")
         XCTAssertEqual(DataError(file: "train.csv", message: "no data rows").description,
                        "train.csv: no data rows")
-        XCTAssertEqual(InvalidArgument("x").description, "invalid argument: x")
+        XCTAssertEqual(MessageError.invalidArgument("x").description, "invalid argument: x")
     }
 
     func testQuotedFieldsAndLineNumbers() throws {

@@ -7,7 +7,7 @@ import TestSupport
 import Train
 
 enum DataFixtures {
-    /// ../shared (DESIGN.md §9); FTDIST_SHARED overrides.
+    /// ../shared (docs/DESIGN.md, "Reference fixtures"); FTDIST_SHARED overrides.
     static var sharedDir: URL { TestPaths.sharedDir }
 
     static var banking77Dir: URL { sharedDir.appendingPathComponent("data/banking77") }

@@ -7,11 +7,10 @@ import XCTest
 /// report; a damaged checkpoint, a model that is not Gemma 3 and a missing split are clear errors.
 final class EvalCommandTests: XCTestCase {
     func testEvaluatesACheckpointAndRejectsBadInput() throws {
-        let dir = try TestPaths.temporaryDirectory("eval")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("eval")
+        let model = try TinyRun.model(in: dir)
         let run = dir.appendingPathComponent("run")
-        var r = try DataParallelTests.tinyRun(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
+        var r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let checkpoint = run.appendingPathComponent("checkpoint-000002").path
         // a small CSV split of our own, with a quoted comma

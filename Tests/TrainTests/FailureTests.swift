@@ -8,7 +8,7 @@ final class FailureTests: XCTestCase {
     /// Start a long tiny-model run under mpirun in the background.
     private func startRun(ranks: Int, output: URL, model: String, resume: Bool = false) throws -> (Process, URL) {
         let log = output.deletingLastPathComponent().appendingPathComponent("\(output.lastPathComponent)-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
         p.arguments = Launch.mpirunArguments(ranks: ranks) + [TestPaths.binary, "train", "--model", model, "--data", TestPaths.dataDir.path,
@@ -35,6 +35,12 @@ final class FailureTests: XCTestCase {
         XCTFail("no checkpoint ≥ \(step) in \(output.path) after \(timeout) s")
     }
 
+    /// The steps of the checkpoints in a run directory.
+    private func checkpointSteps(_ output: URL) -> [Int] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? [])
+            .filter { $0.hasPrefix("checkpoint-") }.compactMap { Int($0.dropFirst(11)) }
+    }
+
     /// Pids of the ft-dist ranks training into `output`, by rank (from their environment).
     private func rankPids(output: URL) -> [Int: Int32] {
         var ranks: [Int: Int32] = [:]
@@ -51,9 +57,8 @@ final class FailureTests: XCTestCase {
     }
 
     func testKilledRankEndsTheJobAndTheRunResumes() throws {
-        let dir = try TestPaths.temporaryDirectory("kill")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("kill")
+        let model = try TinyRun.model(in: dir)
         let out = dir.appendingPathComponent("run")
         let (job, log) = try startRun(ranks: 2, output: out, model: model)
         waitForCheckpoint(out, atLeast: 20)
@@ -72,16 +77,16 @@ final class FailureTests: XCTestCase {
         XCTAssertTrue(text.contains("rank 1"), "the message should name the lost rank:\n\(text.suffix(800))")
         print(String(format: "SIGKILL of rank 1: every process gone after %.2f s", seconds))
 
-        // the last complete checkpoint resumes
-        let r = try DataParallelTests.tinyRun(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "3"])
+        // the last complete checkpoint resumes (and trains 3 more steps: --max-steps is the step to stop at)
+        let resumeStep = try XCTUnwrap(checkpointSteps(out).max())
+        let r = try TinyRun.train(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "\(resumeStep + 3)"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
     }
 
     func testSigtermWritesAFinalCheckpoint() throws {
-        let dir = try TestPaths.temporaryDirectory("sigterm")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("sigterm")
+        let model = try TinyRun.model(in: dir)
         let out = dir.appendingPathComponent("run")
         let (job, log) = try startRun(ranks: 2, output: out, model: model)
         waitForCheckpoint(out, atLeast: 10)
@@ -93,11 +98,10 @@ final class FailureTests: XCTestCase {
         job.waitUntilExit()
         let text = try String(contentsOf: log, encoding: .utf8)
         // the final checkpoint is at the step where the ranks agreed to stop, past the periodic ones
-        let steps = ((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? [])
-            .filter { $0.hasPrefix("checkpoint-") }.compactMap { Int($0.dropFirst(11)) }
+        let steps = checkpointSteps(out)
         let last = try XCTUnwrap(steps.max())
         XCTAssertTrue(last % 10 != 0 || text.contains("stop requested"), "no final checkpoint: \(steps)\n\(text.suffix(600))")
-        let r = try DataParallelTests.tinyRun(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "2"])
+        let r = try TinyRun.train(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "\(last + 2)"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", last)), r.stderr)
     }
@@ -107,9 +111,8 @@ final class FailureTests: XCTestCase {
     /// in particular nothing collective (such as freeing the shared gradient window) may
     /// run while rank 0 unwinds to MPI_Abort.
     func testAnErrorOnRankZeroAloneEndsTheJob() throws {
-        let dir = try TestPaths.temporaryDirectory("fail-rank0")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("fail-rank0")
+        let model = try TinyRun.model(in: dir)
         let blocker = dir.appendingPathComponent("not-a-directory")
         try Data("x".utf8).write(to: blocker)
         let r = try Launch.mpirun(ranks: 2, ["train", "--model", model, "--data", TestPaths.dataDir.path,

@@ -47,18 +47,26 @@ final class GradientExchangeTests: XCTestCase {
         XCTAssertEqual(norm, exact.squareRoot(), accuracy: 1e-6 * exact.squareRoot())
     }
 
+    /// Full fine-tuning of a zeroed tiny model: the test sets values and gradients itself.
+    /// Passing one gradient buffer to several lets their AdamW updates see the same gradient.
+    private func tinyTrainable(gradients: FloatBuffer? = nil) -> TrainableParameters {
+        TrainableParameters(.full, of: GemmaModel(config: TinyGemma.config()), gradients: gradients)
+    }
+
     func testSlicedAdamWUpdatesOnlyItsRange() {
-        let layout = ParameterLayout(config: TinyGemma.config())
-        let p = FloatBuffer(count: layout.count), g = FloatBuffer(count: layout.count)
-        for i in 0..<layout.count { p[i] = 0.5; g[i] = 0.25 }
-        let full = AdamW(layout: layout), sliced = AdamW(layout: layout)
-        let q = FloatBuffer(count: layout.count)
+        let tp = tinyTrainable()
+        let count = tp.count
+        let p = tp.values, g = tp.gradients
+        for i in 0..<count { p[i] = 0.5; g[i] = 0.25 }
+        let tq = tinyTrainable(gradients: g)
+        let q = tq.values
         q.copy(from: p)
-        let publish = FloatBuffer(count: layout.count)
-        full.update(parameters: p, gradients: g, lr: 1e-3)
+        let full = AdamW(for: tp), sliced = AdamW(for: tq)
+        let publish = FloatBuffer(count: count)
+        full.update(tp, lr: 1e-3)
         let range = 1000..<3000
-        sliced.update(parameters: q, gradients: g, lr: 1e-3, range: range, publish: publish.pointer)
-        for i in [0, 999, 3000, layout.count - 1] {
+        sliced.update(tq, lr: 1e-3, range: range, publish: publish.pointer)
+        for i in [0, 999, 3000, count - 1] {
             XCTAssertEqual(q[i], 0.5, "outside the range nothing moves")
             XCTAssertEqual(sliced.m[i], 0)
         }
@@ -74,26 +82,28 @@ final class GradientExchangeTests: XCTestCase {
     /// Weight decay on a slice: only the slice's non-norm weights decay, exactly as in the
     /// full update, and norm weights never do.
     func testSlicedWeightDecayMatchesTheFullUpdate() {
-        let layout = ParameterLayout(config: TinyGemma.config())
-        let p = FloatBuffer(count: layout.count), g = FloatBuffer(count: layout.count)
-        for i in 0..<layout.count { p[i] = 0.5 + Float(i % 17) * 0.01; g[i] = Float(i % 5) * 0.1 - 0.2 }
-        let q = FloatBuffer(count: layout.count)
+        let tp = tinyTrainable()
+        let count = tp.count
+        let p = tp.values, g = tp.gradients
+        for i in 0..<count { p[i] = 0.5 + Float(i % 17) * 0.01; g[i] = Float(i % 5) * 0.1 - 0.2 }
+        let tq = tinyTrainable(gradients: g)
+        let q = tq.values
         q.copy(from: p)
-        let full = AdamW(layout: layout, weightDecay: 0.1), sliced = AdamW(layout: layout, weightDecay: 0.1)
+        let full = AdamW(for: tp, weightDecay: 0.1), sliced = AdamW(for: tq, weightDecay: 0.1)
         // a range that starts inside one tensor and ends inside another, crossing a norm
-        let norm = layout.tensors.first { $0.isNorm }!
+        let norm = tp.tensors.first { $0.isNorm }!
         let range = (norm.offset - 100)..<(norm.offset + norm.count + 100)
-        full.update(parameters: p, gradients: g, lr: 1e-2)
-        sliced.update(parameters: q, gradients: g, lr: 1e-2, range: range)
+        full.update(tp, lr: 1e-2)
+        sliced.update(tq, lr: 1e-2, range: range)
         for i in range { XCTAssertEqual(q[i], p[i], "index \(i)") }
         XCTAssertEqual(q[range.lowerBound - 1], 0.5 + Float((range.lowerBound - 1) % 17) * 0.01, "before the range nothing moves")
         XCTAssertEqual(q[range.upperBound], 0.5 + Float(range.upperBound % 17) * 0.01, "after the range nothing moves")
         // decay is visible: with zero gradient a decayed weight shrinks, a norm weight does not
-        let zero = FloatBuffer(count: layout.count)
-        let a = AdamW(layout: layout, weightDecay: 0.1)
-        let r = FloatBuffer(count: layout.count)
+        let tr = tinyTrainable()
+        let a = AdamW(for: tr, weightDecay: 0.1)
+        let r = tr.values
         r.copy(from: q)
-        a.update(parameters: r, gradients: zero, lr: 1e-2, range: range)
+        a.update(tr, lr: 1e-2, range: range)
         XCTAssertEqual(r[norm.offset - 1], q[norm.offset - 1] * (1 - 1e-3), accuracy: 1e-7)
         XCTAssertEqual(r[norm.offset], q[norm.offset], "norm weights take no decay")
     }

@@ -1,8 +1,13 @@
 import Foundation
 import XCTest
+import Model
+import Report
 import Train
 
 final class PromptTemplateTests: XCTestCase {
+    /// Gemma's special ids.
+    static let gemma = SpecialTokens(bos: 2, eos: 1, pad: 0, unk: 3)
+
     /// Fake tokenizer: one token per UTF-8 byte, id = 1000 + byte.
     private static func byteTokens(_ s: String) -> [Int32] { s.utf8.map { 1000 + Int32($0) } }
 
@@ -19,7 +24,7 @@ final class PromptTemplateTests: XCTestCase {
 
     func testPlaceholderMustAppearOnce() {
         for bad in ["no placeholder", "{text} and {text}", "{Text}", ""] {
-            XCTAssertThrowsError(try PromptTemplate(bad), bad) { XCTAssertTrue($0 is InvalidArgument) }
+            XCTAssertThrowsError(try PromptTemplate(bad), bad) { XCTAssertTrue(($0 as? MessageError)?.message.hasPrefix("invalid argument:") == true, "\($0)") }
         }
         XCTAssertNoThrow(try PromptTemplate("{text}"))
     }
@@ -27,7 +32,7 @@ final class PromptTemplateTests: XCTestCase {
     func testTokenizeIdsPromptLengthLabels() throws {
         let t = try PromptTemplate("<{text}>")
         let ex = LabeledText(text: "hi", intent: "ab", intentIndex: 5, row: 9)
-        let tok = t.tokenize(ex, tokenizer: Self.byteTokens)
+        let tok = t.tokenize(ex, special: Self.gemma, encode: Self.byteTokens)
         // <bos>, "<hi>" = 60 104 105 62, " ab" = 32 97 98, <eos>
         XCTAssertEqual(tok.ids, [2, 1060, 1104, 1105, 1062, 1032, 1097, 1098, 1])
         XCTAssertEqual(tok.promptLength, 5)
@@ -43,7 +48,7 @@ final class PromptTemplateTests: XCTestCase {
         let t = try PromptTemplate("Q: {text}\nA:")
         let ex = [LabeledText(text: "x", intent: "y", intentIndex: 0, row: 0),
                   LabeledText(text: "z", intent: "w", intentIndex: 1, row: 1)]
-        let toks = t.tokenize(ex) { s -> [Int32] in calls.append(s); return [Int32(s.utf8.count)] }
+        let toks = t.tokenize(ex, special: Self.gemma) { s -> [Int32] in calls.append(s); return [Int32(s.utf8.count)] }
         XCTAssertEqual(calls, ["Q: x\nA:", " y", "Q: z\nA:", " w"])
         XCTAssertEqual(toks.map(\.ids), [[2, 7, 2, 1], [2, 7, 2, 1]])
         XCTAssertEqual(toks.map(\.promptLength), [2, 2])
@@ -53,7 +58,7 @@ final class PromptTemplateTests: XCTestCase {
     func testTokenizerErrorsPropagate() throws {
         struct Boom: Error {}
         let ex = LabeledText(text: "x", intent: "y", intentIndex: 0, row: 0)
-        XCTAssertThrowsError(try PromptTemplate().tokenize(ex) { _ in throw Boom() }) { XCTAssertTrue($0 is Boom) }
+        XCTAssertThrowsError(try PromptTemplate().tokenize(ex, special: Self.gemma) { _ in throw Boom() }) { XCTAssertTrue($0 is Boom) }
     }
 
     /// The rendered prompts of the first 50 test rows are exactly the prompt strings of the
@@ -75,7 +80,7 @@ final class PromptTemplateTests: XCTestCase {
         for row in 0..<50 { XCTAssertNotNil(vectors[t.prompt(for: test[row].text)], "test row \(row)") }
 
         let ex = LabeledText(text: test[0].text, intent: "card_delivery_estimate", intentIndex: 7, row: 0)
-        let tok = try t.tokenize(ex) { s -> [Int32] in
+        let tok = try t.tokenize(ex, special: Self.gemma) { s -> [Int32] in
             guard let ids = vectors[s] else { throw DataError(file: "vectors", message: "no vector for \(s)") }
             return ids
         }

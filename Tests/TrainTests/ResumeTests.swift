@@ -7,35 +7,33 @@ import XCTest
 /// 20 steps straight equal 10 steps + `--resume latest` + 10 steps, at np=1 and np=2.
 final class ResumeTests: XCTestCase {
     func testResumeContinuesTheExactTrajectory() throws {
-        let dir = try TestPaths.temporaryDirectory("resume")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("resume")
+        let model = try TinyRun.model(in: dir)
         for ranks in [1, 2] {
             let straight = dir.appendingPathComponent("straight-np\(ranks)")
             let split = dir.appendingPathComponent("split-np\(ranks)")
-            var r = try DataParallelTests.tinyRun(ranks: ranks, output: straight, model: model, extra: ["--max-steps", "20"])
+            var r = try TinyRun.train(ranks: ranks, output: straight, model: model, extra: ["--max-steps", "20"])
             XCTAssertEqual(r.status, 0, r.stderr)
-            r = try DataParallelTests.tinyRun(ranks: ranks, output: split, model: model, extra: ["--max-steps", "10"])
+            r = try TinyRun.train(ranks: ranks, output: split, model: model, extra: ["--max-steps", "10"])
             XCTAssertEqual(r.status, 0, r.stderr)
             // a second fresh start into the same directory must refuse, not overwrite the run
-            r = try DataParallelTests.tinyRun(ranks: ranks, output: split, model: model, extra: ["--max-steps", "10"])
+            r = try TinyRun.train(ranks: ranks, output: split, model: model, extra: ["--max-steps", "10"])
             XCTAssertNotEqual(r.status, 0)
             XCTAssertTrue(r.stderr.contains("already holds a run"), r.stderr)
-            r = try DataParallelTests.tinyRun(ranks: ranks, output: split, model: model, extra: ["--max-steps", "10", "--resume", "latest"])
+            // --max-steps is the step to stop at: the resumed invocation finishes the 20-step run
+            r = try TinyRun.train(ranks: ranks, output: split, model: model, extra: ["--max-steps", "20", "--resume", "latest"])
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
 
-            let a = try DataParallelTests.losses(straight), b = try DataParallelTests.losses(split)
+            let a = try TinyRun.losses(straight), b = try TinyRun.losses(split)
             XCTAssertEqual(a.map(\.step), Array(1...20))
             XCTAssertEqual(b.map(\.step), Array(1...20), "metrics.jsonl continues across the resume")
             for (x, y) in zip(a, b) {
                 XCTAssertEqual(x.loss, y.loss, accuracy: 1e-6 * x.loss, "np=\(ranks) step \(x.step)")
                 XCTAssertEqual(x.grad_norm, y.grad_norm, accuracy: 1e-6 * x.grad_norm, "np=\(ranks) step \(x.step)")
             }
-            let pa = try DataParallelTests.finalWeights(straight, steps: 20).parameters
-            let pb = try DataParallelTests.finalWeights(split, steps: 20).parameters
-            var worst: Float = 0
-            for i in 0..<pa.count { worst = max(worst, abs(pa[i] - pb[i])) }
+            let worst = TinyRun.worstWeightDifference(try TinyRun.finalWeights(straight, steps: 20),
+                                                      try TinyRun.finalWeights(split, steps: 20))
             XCTAssertLessThan(worst, 1e-6, "np=\(ranks) final parameters")
             print("resume np=\(ranks): worst parameter difference \(worst)")
         }
@@ -43,11 +41,10 @@ final class ResumeTests: XCTestCase {
 
     /// Half-written and damaged checkpoints are never resumed from.
     func testDamagedOrPartialCheckpointsAreRejected() throws {
-        let dir = try TestPaths.temporaryDirectory("damaged")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("damaged")
+        let model = try TinyRun.model(in: dir)
         let out = dir.appendingPathComponent("run")
-        var r = try DataParallelTests.tinyRun(ranks: 1, output: out, model: model, extra: ["--max-steps", "3", "--save-steps", "1"])
+        var r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "3", "--save-steps", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let fm = FileManager.default
         // keep-checkpoints 2: steps 2 and 3 remain
@@ -80,8 +77,32 @@ final class ResumeTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("different training flags"), r.stderr)
         // the previous checkpoint still resumes
         r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
-                               "--resume", previous, "--max-steps", "1", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])
+                               "--resume", previous, "--max-steps", "3", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
+    }
+
+    /// `--max-steps N` is the step to stop at, counted from the start of the run: a run stopped
+    /// early (here: after its step-2 checkpoint) and resumed with the same command finishes at
+    /// step N, not N steps later; the same command once more has nothing left to do.
+    func testMaxStepsIsTheStepToStopAtAcrossResumes() throws {
+        let dir = try temporaryDirectory("max-steps")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("run")
+        let command = ["--max-steps", "6", "--save-steps", "2", "--resume", "latest"]
+        var r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "2", "--save-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), [1, 2])
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: command)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), Array(1...6), "the resumed run stops at step 6")
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: command)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("step 6 reached already: --max-steps 6 is the step to stop at"), r.stderr)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), Array(1...6), "nothing more is trained")
+        let names = try FileManager.default.contentsOfDirectory(atPath: out.path)
+        XCTAssertTrue(names.contains("run_config.resume-2.json"), "the resume that trained is recorded: \(names)")
+        XCTAssertFalse(names.contains("run_config.resume-6.json"), "an invocation with nothing to train leaves no resume behind")
     }
 }

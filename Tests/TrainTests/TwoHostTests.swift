@@ -53,9 +53,8 @@ final class TwoHostTests: XCTestCase {
             }
         }
 
-        let dir = try TestPaths.temporaryDirectory("twohost")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny.gguf").path)
+        let dir = try temporaryDirectory("twohost")
+        let model = try TinyRun.model(in: dir)
         let steps = 10
         func args(_ out: URL) -> [String] {
             ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,

@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import Report
+import Train
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Print the intent of customer messages (arguments, or one message per line on stdin).",
+        discussion: """
+        Without --top-k the model generates the intent (greedy); an output that is no intent is \
+        followed by a tab and "(not an intent)". With --top-k K the 77 intents are ranked by the \
+        model's log-probability of each intent's tokens after the prompt, and the best K are \
+        printed as "intent log-probability" pairs separated by tabs. A checkpoint is prompted with \
+        its run's --prompt-template.
+        Output is exactly one line per message, in input order, so a file of messages pairs line \
+        for line with the answers: a newline, carriage return, tab or backslash inside an output is \
+        printed as \\n, \\r, \\t or \\\\. With --json each line is one JSON object instead.
+        """)
+
+    @Argument(help: "Messages (none: read one per line from stdin).") var texts: [String] = []
+    @Option(help: "A GGUF file or a checkpoint directory (default: the newest checkpoint of runs/banking77, else the installed model; stderr names the one used).") var model: String?
+    @Option(help: "Banking77 directory (for categories.json).") var data: String?
+    @Option(help: "Rank the intents and print the best K.") var topK: Int?
+    @Flag(help: "Print one JSON object per message.") var json = false
+
+    func validate() throws {
+        if let topK, !(1...77).contains(topK) { throw ValidationError("--top-k must be between 1 and 77") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let intents = try IntentList.load(TrainingData.files(in: data ?? DefaultPaths.data).intents)
+            let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents)
+            let messages = texts.isEmpty ? readStdinLines() : texts
+            for text in messages {
+                if let k = topK {
+                    let ranked = try predictor.rank(text, k: k)
+                    if json {
+                        printJSON(["text": text, "ranking": ranked.map { ["intent": $0.intent, "log_probability": $0.logProbability] }] as [String: Any])
+                    } else {
+                        print(ranked.map { String(format: "%@ %.3f", $0.intent, $0.logProbability) }.joined(separator: "\t"))
+                    }
+                } else {
+                    let intent = try predictor.generate(text)
+                    let valid = intents.index(of: intent) != nil
+                    if json {
+                        printJSON(["text": text, "intent": intent, "valid": valid] as [String: Any])
+                    } else {
+                        print(valid ? intent : "\(oneLine(intent))\t(not an intent)")
+                    }
+                }
+                fflushStdout()
+            }
+        }
+    }
+
+    private func readStdinLines() -> [String] {
+        var lines: [String] = []
+        while let line = readLine() { lines.append(line) }
+        return lines
+    }
+
+    private func printJSON(_ object: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+}
+
+/// `text` on one line: backslash, newline, carriage return and tab escaped as in C.
+func oneLine(_ text: String) -> String {
+    escaping(text, ["\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"])
+}

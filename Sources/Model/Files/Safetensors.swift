@@ -1,0 +1,116 @@
+import Foundation
+
+/// safetensors files: an 8-byte little-endian header length, a JSON header
+/// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}` padded with
+/// spaces to 8 bytes, then the raw little-endian tensor data. We write and read F32 only.
+public enum Safetensors {
+    public struct Entry {
+        public var name: String
+        public var shape: [Int]
+        public var source: UnsafePointer<Float>
+        /// Applied to every value as it is written (e.g. −1 for Gemma norm weights).
+        public var offset: Float = 0
+        public init(name: String, shape: [Int], source: UnsafePointer<Float>, offset: Float = 0) {
+            self.name = name
+            self.shape = shape
+            self.source = source
+            self.offset = offset
+        }
+        var count: Int { shape.reduce(1, *) }
+    }
+
+    /// Stream the tensors to `path` (no full copy in memory); the caller handles atomicity.
+    public static func write(_ entries: [Entry], metadata: [String: String] = [:], to path: String) throws {
+        var header: [String: Any] = [:]
+        var offset = 0
+        for e in entries {
+            header[e.name] = ["dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + e.count * 4]] as [String: Any]
+            offset += e.count * 4
+        }
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        guard FileManager.default.createFile(atPath: path, contents: nil), let out = FileHandle(forWritingAtPath: path) else {
+            throw ModelFileError(file: path, "cannot create the file")
+        }
+        defer { try? out.close() }
+        var length = UInt64(json.count).littleEndian
+        try out.write(contentsOf: Data(bytes: &length, count: 8))
+        try out.write(contentsOf: json)
+        let chunk = 1 << 22
+        var staging = [Float](repeating: 0, count: chunk)
+        for e in entries {
+            var done = 0
+            while done < e.count {
+                let n = min(chunk, e.count - done)
+                if e.offset == 0 {
+                    try out.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: e.source + done),
+                                                   count: n * 4, deallocator: .none))
+                } else {
+                    for i in 0..<n { staging[i] = e.source[done + i] + e.offset }
+                    try staging.withUnsafeBytes { try out.write(contentsOf: Data($0.prefix(n * 4))) }
+                }
+                done += n
+            }
+        }
+        try out.synchronize()
+    }
+
+    /// A memory-mapped safetensors file with its validated header.
+    public final class File {
+        public let path: String
+        public let tensors: [String: (shape: [Int], range: Range<Int>)]
+        public let metadata: [String: String]
+        private let mapping: FileMapping
+        private let dataStart: Int
+
+        public init(path: String) throws {
+            self.path = path
+            mapping = try FileMapping(path: path)
+            let bytes = mapping.bytes
+            guard bytes.count >= 8 else { throw ModelFileError(file: path, "truncated safetensors header") }
+            let n = Int(UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
+            guard n > 1, n <= bytes.count - 8, n < 100_000_000 else {
+                throw ModelFileError(file: path, "bad safetensors header length")
+            }
+            dataStart = 8 + n
+            let json = Data(bytes[8..<(8 + n)])
+            guard let header = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
+                throw ModelFileError(file: path, "the safetensors header is not a JSON object")
+            }
+            var tensors: [String: (shape: [Int], range: Range<Int>)] = [:]
+            var metadata: [String: String] = [:]
+            for (name, value) in header {
+                if name == "__metadata__" {
+                    metadata = (value as? [String: String]) ?? [:]
+                    continue
+                }
+                guard let d = value as? [String: Any], let dtype = d["dtype"] as? String,
+                      let shape = d["shape"] as? [Int], let offs = d["data_offsets"] as? [Int], offs.count == 2 else {
+                    throw ModelFileError(file: path, "bad header entry for \(name)")
+                }
+                guard dtype == "F32" else { throw ModelFileError(file: path, "tensor \(name) has dtype \(dtype); only F32 is read") }
+                let count = shape.reduce(1) { $0 * max($1, 0) }
+                guard offs[0] >= 0, offs[1] - offs[0] == count * 4, dataStart + offs[1] <= bytes.count else {
+                    throw ModelFileError(file: path, "tensor \(name) data lies outside the file (truncated?)")
+                }
+                tensors[name] = (shape, offs[0]..<offs[1])
+            }
+            self.tensors = tensors
+            self.metadata = metadata
+        }
+
+        /// Copy a tensor of the expected shape into `destination`, adding `offset` to each value.
+        public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>, offset: Float = 0) throws {
+            guard let t = tensors[name] else { throw ModelFileError(file: path, "missing tensor \(name)") }
+            guard t.shape == shape else { throw ModelFileError(file: path, "tensor \(name) has shape \(t.shape), expected \(shape)") }
+            let src = mapping.bytes.baseAddress! + dataStart + t.range.lowerBound
+            let count = t.range.count / 4
+            if offset == 0 {
+                memcpy(destination, src, t.range.count)
+            } else {
+                for i in 0..<count { destination[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) + offset }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+
+/// The generation driver of the Gemma block: several sequences at once, each with its own
+/// KVCache; the new tokens of all sequences are packed into one activation matrix so every
+/// matmul sees them all. Nothing is kept between layers but the caches.
+public final class GemmaInference {
+    public let model: GemmaModel
+    let weights: GemmaWeights
+    private var localRope: RoPETable
+    private var globalRope: RoPETable
+    private let scratch = GrowableBuffer()
+
+    public init(model: GemmaModel) {
+        self.model = model
+        weights = GemmaWeights(model: model)
+        localRope = RoPETable(base: model.config.ropeBaseLocal, headDim: model.config.headDim)
+        globalRope = RoPETable(base: model.config.ropeBaseGlobal, headDim: model.config.headDim)
+    }
+
+    public enum LogitRows { case last, all }
+
+    public struct CacheFull: Error, CustomStringConvertible {
+        public var description: String { "the KV cache is full: raise its capacity" }
+    }
+
+    /// Append `tokens[i]` to sequence i (cache i) and return logits, row-major [rows, vocab]:
+    /// the last new row of each sequence (`.last`) or every new row in order (`.all`).
+    public func forward(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> [Float] {
+        precondition(tokens.count == caches.count)
+        let c = model.config
+        for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
+        var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
+        for (t, cache) in zip(tokens, caches) {
+            starts.append(rowToken.count)
+            rowToken.append(contentsOf: t)
+            positions.append(contentsOf: (0..<t.count).map { Int32(cache.length + $0) })
+        }
+        let n = rowToken.count
+        guard n > 0 else { return [] }
+        let maxPos = Int(positions.max()!) + 1
+        localRope.reserve(maxPos)
+        globalRope.reserve(maxPos)
+        let maxKeys = zip(tokens, caches).map { $0.count + $1.length }.max()!
+        let maxNew = tokens.map(\.count).max()!
+        // scratch: h [n,C], xn [n,C], q [n,Q], k [n,K], v [n,K], attn [n,Q], o [n,C], gate [n,F], up [n,F], probs
+        let sizes = [n * c.hidden, n * c.hidden, n * c.qDim, n * c.kvDim, n * c.kvDim, n * c.qDim, n * c.hidden,
+                     n * c.intermediate, n * c.intermediate, c.heads * maxNew * maxKeys]
+        scratch.reserve(sizes.reduce(0, +))
+        var ptrs: [UnsafeMutablePointer<Float>] = []
+        var next = scratch.pointer
+        for s in sizes { ptrs.append(next); next += s }
+        let (h, xn, q, k, v, attn, o, gate, up, probs) = (ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], ptrs[7], ptrs[8], ptrs[9])
+        // nothing is kept: norms in place, the residual stream updated in place, o and gate reused
+        let a = BlockActivations(rstdIn: nil, qRaw: q, kRaw: k, rstdQ: nil, rstdK: nil, q: q, k: k, v: v, attn: attn,
+                                 oProj: o, rstdO: nil, hMid: h, rstdMid: nil, gate: gate, up: up, act: gate, down: o,
+                                 rstdDown: nil)
+
+        let e = weights.embedding
+        for (r, t) in rowToken.enumerated() {
+            for j in 0..<c.hidden { h[r * c.hidden + j] = e[Int(t) * c.hidden + j] * c.embeddingScale }
+        }
+        var keyPositions = [Int32](0..<Int32(maxKeys))
+        positions.withUnsafeBufferPointer { pos in
+            keyPositions.withUnsafeMutableBufferPointer { kp in
+                for l in 0..<c.layers {
+                    let b = GemmaBlock(layer: l, weights: weights, localRope: localRope, globalRope: globalRope)
+                    b.forward(rows: n, positions: pos.baseAddress!, input: h, output: h, activations: a, scratch: xn) { a in
+                        // each sequence's new rows join its cache, then attend to everything cached
+                        for (i, cache) in caches.enumerated() {
+                            let rows = tokens[i].count, r0 = starts[i], past = cache.length
+                            guard rows > 0 else { continue }
+                            (cache.keys(l) + past * c.kvDim).update(from: a.k + r0 * c.kvDim, count: rows * c.kvDim)
+                            (cache.values(l) + past * c.kvDim).update(from: a.v + r0 * c.kvDim, count: rows * c.kvDim)
+                            attentionForward(out: a.attn + r0 * c.qDim, probs: probs, q: a.q + r0 * c.qDim, k: cache.keys(l),
+                                             v: cache.values(l), qPos: pos.baseAddress! + r0, kPos: kp.baseAddress!,
+                                             tq: rows, tk: past + rows, shape: b.attentionShape)
+                        }
+                    }
+                }
+            }
+        }
+        for (i, cache) in caches.enumerated() { cache.advance(by: tokens[i].count) }
+
+        // final norm and tied head on the wanted rows only
+        let wanted: [Int] = rowsWanted == .all ? Array(0..<n)
+            : zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
+        for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + r * c.hidden, count: c.hidden) }
+        rmsNormForward(xn, nil, xn, weights.finalNorm.g, rows: wanted.count, width: c.hidden, eps: c.rmsEps)
+        var logits = [Float](repeating: 0, count: wanted.count * c.vocabSize)
+        logits.withUnsafeMutableBufferPointer { out in
+            linearForward(out.baseAddress!, xn, e, rows: wanted.count, inputs: c.hidden, outputs: c.vocabSize)
+        }
+        return logits
+    }
+}

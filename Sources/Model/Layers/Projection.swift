@@ -1,0 +1,21 @@
+/// A bias-free linear map of rows, y[n, out] = x[n, in] · Wᵀ: how the Gemma block computes
+/// every one of its seven projections (q, k, v, o, gate, up, down). The block calls only these
+/// two functions, so a new way of storing or adapting W — a frozen quantized base, a low-rank
+/// adapter over it — is written once, as a new conforming type, and serves generation and
+/// training alike.
+public protocol Projection: AnyObject {
+    var inputs: Int { get }
+    var outputs: Int { get }
+
+    /// y[n, outputs] = x[n, inputs] · Wᵀ (y is overwritten).
+    func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int)
+
+    /// Backward of `forward` for the same x and the gradient dy[n, outputs]:
+    ///   1. the gradients of whatever this projection trains are added into `gradients` (the
+    ///      flat gradient buffer of the TrainableParameters; a frozen projection adds nothing
+    ///      and computes nothing for it);
+    ///   2. dx[n, inputs] = (or += with `accumulate`) dy · W.
+    /// Step 1 reads x before step 2 writes dx, so dx may be x's own buffer.
+    func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
+                  accumulate: Bool, gradients: UnsafeMutablePointer<Float>)
+}

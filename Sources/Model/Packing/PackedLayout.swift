@@ -1,0 +1,54 @@
+/// A group of query rows attending to key rows: keys are the shared prefix rows
+/// [0, prefixRows) followed by the segment's own rows.
+struct AttentionSegment {
+    var rows: Range<Int>
+    var prefixRows: Int
+    var keyCount: Int { prefixRows + rows.count }
+}
+
+/// The packed activation layout of a batch: no padding; the longest common token prefix of
+/// all sequences is computed once (rows [0, P)) and every sequence's own rows follow.
+/// Exact: within a step the weights are fixed, and the prefix rows see only prefix keys.
+struct PackedLayout {
+    var tokens: [Int32] = []      // [rows]
+    var positions: [Int32] = []   // position of each row within its sequence
+    var segments: [AttentionSegment] = []
+    var headRows: [Int] = []      // rows whose next-token logits carry a loss
+    var targets: [Int32] = []     // target id for each head row
+    var prefixRows = 0
+    var rows: Int { tokens.count }
+
+    init(batch: LabelMaskedBatch, sharePrefix: Bool) {
+        let seqs = batch.tokens
+        var p = 0
+        if sharePrefix && seqs.count > 1 {
+            p = seqs.map(\.count).min()! - 1
+            // a prefix row may not carry a loss: stop before the first labelled position's row
+            for (s, l) in zip(seqs, batch.labels) {
+                if let first = l.indices.dropFirst().first(where: { l[$0] != LabelMaskedBatch.ignoreIndex }) {
+                    p = min(p, first - 1)
+                }
+                var i = 0
+                while i < p && s[i] == seqs[0][i] { i += 1 }
+                p = min(p, i)
+            }
+            p = max(p, 0)
+        }
+        prefixRows = p
+        if p > 0 {
+            tokens.append(contentsOf: seqs[0][0..<p])
+            positions.append(contentsOf: (0..<p).map(Int32.init))
+            segments.append(AttentionSegment(rows: 0..<p, prefixRows: 0))
+        }
+        for (s, l) in zip(seqs, batch.labels) {
+            let start = tokens.count
+            tokens.append(contentsOf: s[p...])
+            positions.append(contentsOf: (p..<s.count).map(Int32.init))
+            if s.count > p { segments.append(AttentionSegment(rows: start..<tokens.count, prefixRows: p)) }
+            for t in 1..<max(s.count, 1) where l[t] != LabelMaskedBatch.ignoreIndex {
+                headRows.append(start + (t - 1 - p))
+                targets.append(l[t])
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Model
+import Report
+
+/// Checkpoints of a run directory, `checkpoint-NNNNNN/` (named by RunFiles). What goes into
+/// which file follows from what is trained (TrainableParameters); for full fine-tuning:
+///   model.safetensors      fp32 weights with HF names (norms as HF stores them: g − 1)
+///   config.json            so transformers' Gemma3ForCausalLM loads the directory
+///   optimizer.safetensors  AdamW moments (exp_avg, exp_avg_sq) of the trainable values and the
+///                          exact norm weights (g − 1 + 1 is not always g in fp32; resume must be exact)
+///   trainer_state.json     step, epoch, position, seed, lr, loss history, the values' checksum —
+///                          written last
+/// It is written under `.tmp-checkpoint-…`, synced, and renamed when complete, so a
+/// half-written checkpoint is never mistaken for one.
+public enum Checkpoint {
+    public static let weightsFile = GemmaModel.hfWeightsFile
+    public static let configFile = GemmaModel.hfConfigFile
+    public static let optimizerFile = "optimizer.safetensors"
+
+    /// Write a checkpoint of the trainer's current state (rank 0 only). Returns its path.
+    @discardableResult
+    public static func save(_ trainer: Trainer, runDirectory: String) throws -> String {
+        let fm = FileManager.default
+        let files = RunFiles(runDirectory)
+        let final = URL(fileURLWithPath: files.path(RunFiles.checkpoint(step: trainer.completedSteps)))
+        let tmp = URL(fileURLWithPath: files.path(RunFiles.temporaryCheckpoint(step: trainer.completedSteps)))
+        try? fm.removeItem(at: tmp)
+        do {
+            try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
+            let trainable = trainer.trainable
+            switch trainable.method {
+            case .full:
+                try Safetensors.write(Safetensors.hfEntries(trainable.tensors, values: trainable.values), metadata: ["format": "pt"],
+                                      to: tmp.appendingPathComponent(weightsFile).path)
+                try trainer.model.config.hfConfigJSON(special: trainer.data.specialTokens)
+                    .write(to: tmp.appendingPathComponent(configFile))
+            }
+            let norms = normWeights(trainable.tensors, of: trainable.values)
+            try norms.withUnsafeBufferPointer { n in
+                var entries = [Safetensors.Entry(name: "exp_avg", shape: [trainable.count], source: trainer.optimizer.m.pointer),
+                               Safetensors.Entry(name: "exp_avg_sq", shape: [trainable.count], source: trainer.optimizer.v.pointer)]
+                if let base = n.baseAddress { entries.append(Safetensors.Entry(name: "norm_weights", shape: [n.count], source: base)) }
+                try Safetensors.write(entries, metadata: ["step": String(trainer.optimizer.step)],
+                                      to: tmp.appendingPathComponent(optimizerFile).path)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let stateURL = tmp.appendingPathComponent(RunFiles.checkpointState)
+            try encoder.encode(trainer.checkpointState()).write(to: stateURL)
+            try syncFile(stateURL.path)
+            if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
+            guard rename(tmp.path, final.path) == 0 else {
+                throw MessageError("cannot rename \(tmp.path) to \(final.path): \(String(cString: strerror(errno)))")
+            }
+            try syncFile(runDirectory)
+        } catch {
+            try? fm.removeItem(at: tmp)
+            throw error
+        }
+        return final.path
+    }
+
+    /// `latest` → newest complete checkpoint of the run directory; otherwise a directory path.
+    public static func resolve(_ spec: String, runDirectory: String) throws -> String {
+        if spec == "latest" {
+            guard let last = RunFiles(runDirectory).checkpoints.last else {
+                throw MessageError("--resume latest: no complete checkpoint in \(runDirectory)")
+            }
+            return last.path
+        }
+        return spec
+    }
+
+    /// Remove all but the newest `keep` complete checkpoints and any leftover temporary ones.
+    public static func prune(runDirectory: String, keep: Int) {
+        let files = RunFiles(runDirectory)
+        for old in files.checkpoints.dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
+        for tmp in files.temporaryCheckpoints { try? FileManager.default.removeItem(atPath: tmp) }
+    }
+
+    /// Read a checkpoint into the trainer's trainable values and optimizer (every file
+    /// validated first).
+    public static func load(_ directory: String, into trainer: Trainer) throws -> CheckpointState {
+        let state = try CheckpointState.read(directory: directory)
+        let trainable = trainer.trainable
+        let config = try GemmaConfig(hfConfig: URL(fileURLWithPath: directory).appendingPathComponent(configFile))
+        guard config == trainer.model.config else {
+            throw MessageError("\(directory): its config.json does not describe the model being trained")
+        }
+        let optimizer = try Safetensors.File(path: directory + "/" + optimizerFile)
+        switch trainable.method {
+        case .full:
+            try Safetensors.File(path: directory + "/" + weightsFile).readHF(trainable.tensors, into: trainable.values)
+        }
+        try optimizer.read("exp_avg", shape: [trainable.count], into: trainer.optimizer.m.pointer)
+        try optimizer.read("exp_avg_sq", shape: [trainable.count], into: trainer.optimizer.v.pointer)
+        try restoreExactNorms(trainable.tensors, of: trainable.values, from: optimizer, expectedChecksum: state.parameterChecksum,
+                              directory: directory)
+        return state
+    }
+
+    /// Put back the exact fp32 norm weights (model.safetensors holds g − 1) and prove the
+    /// values are the ones that were saved.
+    public static func restoreExactNorms(_ tensors: [ParameterTensor], of values: FloatBuffer, from optimizer: Safetensors.File,
+                                         expectedChecksum: String, directory: String) throws {
+        var norms = normWeights(tensors, of: values)
+        try norms.withUnsafeMutableBufferPointer { n in
+            if let base = n.baseAddress { try optimizer.read("norm_weights", shape: [n.count], into: base) }
+        }
+        var i = 0
+        for t in tensors where t.isNorm {
+            for j in 0..<t.count { values[t.offset + j] = norms[i + j] }
+            i += t.count
+        }
+        guard ParameterChecksum.hex(ParameterChecksum.of(values)) == expectedChecksum else {
+            throw MessageError("\(directory): the weights do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
+        }
+    }
+
+    /// The norm weights among `tensors`, concatenated in order.
+    private static func normWeights(_ tensors: [ParameterTensor], of values: FloatBuffer) -> [Float] {
+        tensors.filter(\.isNorm).flatMap { Array(UnsafeBufferPointer(start: values.pointer + $0.offset, count: $0.count)) }
+    }
+
+    private static func syncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+extension Trainer {
+    func checkpointState() -> CheckpointState {
+        let epoch = completedSteps / plan.stepsPerEpoch
+        let position = min((completedSteps % plan.stepsPerEpoch) * options.batchSize, plan.exampleCount)
+        let formatter = ISO8601DateFormatter()
+        return CheckpointState(step: completedSteps, epoch: epoch, positionInEpoch: position, seed: options.seed,
+                               lr: history.last?.lr ?? schedule.lr(step: 0), nextLR: schedule.lr(step: completedSteps),
+                               worldSize: comm.size, parameterChecksum: ParameterChecksum.hex(ParameterChecksum.of(trainable.values)),
+                               options: options, history: history, savedAt: formatter.string(from: Date()))
+    }
+}

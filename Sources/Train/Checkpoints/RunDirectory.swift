@@ -1,0 +1,74 @@
+import Foundation
+import Report
+
+/// Rank 0's writer of a run directory (the files are named by RunFiles): run_config.json at
+/// start, metrics.jsonl (one StepRecord per line, appended and flushed every step),
+/// validation.jsonl (one ValidationRecord per validation); checkpoints go through Checkpoint.
+public final class RunDirectory {
+    public let path: String
+    public let files: RunFiles
+    private var metrics: FileHandle?
+    private var validation: FileHandle?
+
+    public init(path: String) {
+        self.path = path
+        files = RunFiles(path)
+    }
+
+    public func create() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw MessageError("cannot create the run directory \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Pretty JSON with sorted keys, written atomically.
+    public func writeJSON<T: Encodable>(_ value: T, to name: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(value).write(to: URL(fileURLWithPath: files.path(name)), options: .atomic)
+    }
+
+    /// Append one JSON line to metrics.jsonl. On resume the lines after the checkpoint's step
+    /// are dropped first (they belong to the part of the run being redone).
+    public func appendMetrics(_ record: StepRecord) throws {
+        if metrics == nil { metrics = try openAppending(files.metricsPath) }
+        try appendLine(record, to: metrics!)
+    }
+
+    public func appendValidation(_ record: ValidationRecord) throws {
+        if validation == nil { validation = try openAppending(files.validationPath) }
+        try appendLine(record, to: validation!)
+    }
+
+    /// Keep only metrics and validation lines whose step is ≤ `step` (resume after a crash past
+    /// the checkpoint).
+    public func truncateMetrics(afterStep step: Int) throws {
+        for path in [files.metricsPath, files.validationPath] {
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let kept = data.split(separator: 0x0A).filter { line in
+                struct S: Decodable { var step: Int }
+                return ((try? JSONDecoder().decode(S.self, from: Data(line)))?.step ?? 0) <= step
+            }
+            var out = Data()
+            for l in kept { out.append(contentsOf: l); out.append(0x0A) }
+            try out.write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
+    }
+
+    private func openAppending(_ path: String) throws -> FileHandle {
+        if !FileManager.default.fileExists(atPath: path) && !FileManager.default.createFile(atPath: path, contents: nil) {
+            throw MessageError("cannot create \(path)")
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw MessageError("cannot open \(path) for writing") }
+        try h.seekToEnd()
+        return h
+    }
+
+    private func appendLine<T: Encodable>(_ value: T, to handle: FileHandle) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try handle.write(contentsOf: try encoder.encode(value) + Data("\n".utf8))
+    }
+}

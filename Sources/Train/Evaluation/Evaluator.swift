@@ -1,0 +1,61 @@
+import Distributed
+import Foundation
+import Model
+import Report
+
+/// Generative evaluation: greedy decoding of each prompt with a KV cache, several examples
+/// at a time; a prediction is correct when the generated text (leading space dropped) is the
+/// intent name. Under MPI the ranks take contiguous slices and rank 0 gathers the predictions.
+public struct Evaluator {
+    public let model: GemmaModel
+    public let tokenizer: Tokenizer
+    public let template: PromptTemplate
+    public let comm: Communicator
+    /// Every valid label (for the early stop); the gold labels are always included.
+    public var intentNames: [String] = []
+    /// Sequences decoded together on a rank, and the longest generation: the evaluation's
+    /// defaults, for training's validation and for `ft-dist eval` and `predict` alike.
+    public static let defaultBatchSize = 32
+    public static let defaultMaxNewTokens = 24
+    public var batchSize = defaultBatchSize
+    public var maxNewTokens = defaultMaxNewTokens
+    /// Stop a generation as soon as its text is no prefix of any intent name: it can only be
+    /// an invalid output from then on, so accuracy and every metric are unchanged, but the
+    /// stored generation is cut there (off: the full generation up to <eos> or the limit).
+    public var stopWhenNoIntentCanFollow = true
+
+    public init(model: GemmaModel, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.template = template
+        self.comm = comm
+    }
+
+    /// Predictions for all examples in order on rank 0 (nil on the other ranks).
+    /// `progress(done, total)` is called on rank 0 after each of its batches (its own share).
+    public func predict(_ examples: [LabeledText], progress: ((Int, Int) -> Void)? = nil) throws -> [Prediction]? {
+        let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
+        let inference = GemmaInference(model: model)
+        let intentPrefixes = Set(Set(examples.map(\.intent)).union(intentNames).flatMap { name in
+            (0...name.count).map { String(name.prefix($0)) }
+        })
+        var predictions: [Prediction] = []
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let batch = Array(examples[start..<min(start + batchSize, mine.upperBound)])
+            let prompts = batch.map { [tokenizer.bos] + tokenizer.encode(template.prompt(for: $0.text)) }
+            let outputs = try inference.generateGreedy(prompts, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos,
+                                                       stopEarly: stopWhenNoIntentCanFollow ? { _, ids in
+                                                           !intentPrefixes.contains(Prediction.normalizedLabel(tokenizer.decode(ids)))
+                                                       } : nil)
+            for (example, ids) in zip(batch, outputs) {
+                predictions.append(Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids)))
+            }
+            start += batch.count
+            progress?(start - mine.lowerBound, mine.count)
+        }
+        let parts = try comm.gather(try JSONEncoder().encode(predictions).map { $0 }, root: 0)
+        guard let parts else { return nil }
+        return try parts.flatMap { try JSONDecoder().decode([Prediction].self, from: Data($0)) }
+    }
+}

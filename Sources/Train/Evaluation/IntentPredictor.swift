@@ -1,0 +1,72 @@
+import Foundation
+import Model
+import Report
+
+/// `ft-dist predict`: the intent of a message, by greedy generation, or with `topK` the
+/// intents ranked by the model's log-probability of each intent's target tokens
+/// (" intent" + <eos>), scored teacher-forced after one shared prompt.
+public struct IntentPredictor {
+    public struct Ranked: Codable {
+        public var intent: String
+        public var logProbability: Double
+    }
+
+    let model: GemmaModel
+    let tokenizer: Tokenizer
+    let template: PromptTemplate
+    let intents: IntentList
+    let inference: GemmaInference
+
+    /// The model at `modelPath`, prompted with the template it was trained with (a
+    /// checkpoint's run; the default for a GGUF).
+    public init(modelPath: String, intents: IntentList) throws {
+        let loaded = try ModelSource.load(modelPath)
+        (model, tokenizer, template) = (loaded.model, loaded.tokenizer, loaded.template)
+        self.intents = intents
+        inference = GemmaInference(model: model)
+    }
+
+    private func promptIDs(_ text: String) -> [Int32] { [tokenizer.bos] + tokenizer.encode(template.prompt(for: text)) }
+
+    /// The generated text with its leading space dropped (may be no intent at all).
+    public func generate(_ text: String, maxNewTokens: Int = Evaluator.defaultMaxNewTokens) throws -> String {
+        let ids = try inference.generateGreedy([promptIDs(text)], maxNewTokens: maxNewTokens, stopToken: tokenizer.eos)[0]
+        return Prediction.normalizedLabel(tokenizer.decode(ids))
+    }
+
+    /// All intents ranked by log P(" intent" <eos> | prompt), best first, the first `k` returned.
+    public func rank(_ text: String, k: Int) throws -> [Ranked] {
+        let prompt = promptIDs(text)
+        let v = model.config.vocabSize
+        let allTargets = intents.names.map { tokenizer.encode(template.target(for: $0)) + [tokenizer.eos] }
+        // the prompt once; each intent continues from a copy of its cache, room for the longest
+        let base = KVCache(config: model.config, capacity: prompt.count + (allTargets.map(\.count).max() ?? 0))
+        let promptLogits = try inference.forward([prompt], caches: [base], logits: .last)
+        var scored: [Ranked] = []
+        let chunk = 16
+        for start in stride(from: 0, to: intents.count, by: chunk) {
+            let names = Array(intents.names[start..<min(start + chunk, intents.count)])
+            let targets = Array(allTargets[start..<min(start + chunk, intents.count)])
+            let caches = targets.map { _ in base.copy() }
+            // the logits at the last prompt position predict each target's first token
+            let logits = try inference.forward(targets.map { Array($0.dropLast()) }, caches: caches, logits: .all)
+            var row = 0
+            for (name, target) in zip(names, targets) {
+                var total = logProbability(promptLogits, row: 0, width: v, token: target[0])
+                for t in target.dropFirst() {
+                    total += logProbability(logits, row: row, width: v, token: t)
+                    row += 1
+                }
+                scored.append(Ranked(intent: name, logProbability: total))
+            }
+        }
+        return Array(scored.sorted { $0.logProbability > $1.logProbability }.prefix(k))
+    }
+
+    private func logProbability(_ logits: [Float], row: Int, width: Int, token: Int32) -> Double {
+        logits.withUnsafeBufferPointer { b in
+            let p = b.baseAddress! + row * width
+            return Double(p[Int(token)]) - logSumExpRow(p, count: width)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Distributed
+import Foundation
+import Model
+import Report
+
+/// The data-parallel training loop. Every rank holds a full replica; each global batch is
+/// split into contiguous shards; each rank's loss is its shard's cross-entropy sum divided by
+/// the *global* label count, so the summed gradient is exactly the single-process one.
+public final class Trainer {
+    public let options: TrainingOptions
+    public let model: GemmaModel
+    public let data: TrainingData
+    public let comm: Communicator
+    /// What this run trains: its values, gradients and layout (full fine-tuning: the model's
+    /// own parameters).
+    public let trainable: TrainableParameters
+    /// The all-reduce (or host-shared reduction) of the gradients and, with it, which slice of
+    /// the trainable values this rank's AdamW updates.
+    public let exchange: GradientExchange
+    public var gradients: FloatBuffer { trainable.gradients }
+    public let optimizer: AdamW
+    public let schedule: LearningRateSchedule
+    public private(set) var plan: BatchPlan
+    /// Optimizer steps completed so far (the next step's 0-based index).
+    public private(set) var completedSteps = 0
+    public private(set) var history: [StepRecord] = []
+    private let pass: GemmaTrainingPass
+    /// Asked at every step: does this rank want the run to stop (a signal arrived)?
+    public var localStopRequested: () -> Bool = { false }
+    /// Set when any rank asked to stop during the last step; all ranks agree on it, so they
+    /// all leave the loop after the same step.
+    public private(set) var stopAgreed = false
+
+    public init(options: TrainingOptions, model: GemmaModel, data: TrainingData, comm: Communicator) throws {
+        try options.validate()
+        self.options = options
+        self.model = model
+        self.data = data
+        self.comm = comm
+        let method = TrainableParameters.Method.full
+        // the exchange owns the gradient memory (host-shared when it can), the trainable set lays it out
+        exchange = try GradientExchange(count: TrainableParameters.count(method, of: model), comm: comm,
+                                        hostSharedMemory: options.hostSharedMemory)
+        trainable = TrainableParameters(method, of: model, gradients: exchange.gradients)
+        optimizer = AdamW(for: trainable, weightDecay: Float(options.weightDecay))
+        plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
+                             seed: options.seed)
+        schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
+                                        totalSteps: plan.totalSteps)
+        pass = GemmaTrainingPass(model: model, trainable: trainable, sharePrefix: options.sharePrefix)
+    }
+
+    public var totalSteps: Int { plan.totalSteps }
+
+    /// The step this invocation stops at: `--max-steps` (an absolute step, as transformers'
+    /// max_steps, so a resumed run finishes the same run) or the end of the schedule.
+    public var endStep: Int { min(totalSteps, options.maxSteps ?? totalSteps) }
+
+    /// Continue from a checkpoint's position (the moments and values are restored by the caller).
+    public func restore(completedSteps: Int, history: [StepRecord]) {
+        self.completedSteps = completedSteps
+        self.history = history
+        optimizer.restore(step: completedSteps)
+    }
+
+    /// One optimizer step on the next global batch of the plan.
+    @discardableResult
+    public func step() throws -> StepRecord {
+        let rows = try plan.globalBatch(step: completedSteps)
+        return try step(rows: rows)
+    }
+
+    /// One optimizer step on the given global batch (0-based indices into `data.train`).
+    @discardableResult
+    public func step(rows: [Int]) throws -> StepRecord {
+        let start = Date()
+        let examples = rows.map { data.train[$0] }
+        let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
+        let shardRange = try BatchPlan.shardRange(count: rows.count, rank: comm.rank, size: comm.size)
+        gradients.zero()
+        // gradients accumulate over the passes of a shard; one pass unless the shard is long
+        var lossSum = 0.0, packedRows = 0
+        var timings = GemmaTrainingPass.Timings()
+        for part in LabelMaskedBatch(Array(examples[shardRange])).memoryBoundedPasses() {
+            let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true)
+            lossSum += r.lossSum
+            packedRows += r.packedRows
+            timings = timings + r.timings
+        }
+        let afterBackward = Date()
+        try exchange.reduce()
+        // the loss and the stop requests ride on one small all-reduce
+        var totals = [lossSum, localStopRequested() ? 1 : 0]
+        try comm.allReduceSum(&totals)
+        stopAgreed = totals[1] > 0
+        let afterReduce = Date()
+
+        let norm = try exchange.globalNorm()
+        let afterNorm = Date()
+        guard norm.isFinite else {
+            throw MessageError("step \(completedSteps + 1): the gradient norm is not finite (\(norm)); stopping before the weights are damaged")
+        }
+        let coefficient = GradientClipping.coefficient(norm: norm, maxNorm: options.maxGradNorm)
+        let lr = schedule.lr(step: completedSteps)
+        optimizer.update(trainable, lr: Float(lr), gradScale: coefficient, range: exchange.ownedRange,
+                         publish: exchange.publishTarget)
+        let afterUpdate = Date()
+        try exchange.shareUpdatedValues(of: trainable)
+        let end = Date()
+
+        completedSteps += 1
+        let record = StepRecord(step: completedSteps, epoch: plan.epoch(ofStep: completedSteps - 1),
+                                loss: totals[0] / Double(max(globalLabels, 1)), gradNorm: norm, lr: lr,
+                                tokens: examples.reduce(0) { $0 + $1.ids.count }, labelTokens: globalLabels,
+                                packedRows: packedRows, seconds: end.timeIntervalSince(start),
+                                forwardSeconds: timings.forward, headSeconds: timings.head, backwardSeconds: timings.backward,
+                                allReduceSeconds: afterReduce.timeIntervalSince(afterBackward) + end.timeIntervalSince(afterUpdate),
+                                optimizerSeconds: afterUpdate.timeIntervalSince(afterReduce),
+                                rssBytes: ResourceUsage.currentRSSBytes(),
+                                rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce),
+                                waitSeconds: exchange.lastWaitSeconds)
+        history.append(record)
+        return record
+    }
+
+    /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
+    /// the ranks split the examples and all-reduce the sums. Passes obey the same memory caps
+    /// as training steps.
+    public func evaluationLoss(_ examples: [TokenizedExample], batchSize: Int = 16) throws -> Double {
+        let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
+        var sums = [0.0, 0.0]
+        var start = mine.lowerBound
+        while start < mine.upperBound {
+            let end = min(start + batchSize, mine.upperBound)
+            for part in LabelMaskedBatch(Array(examples[start..<end])).memoryBoundedPasses() {
+                let r = pass.run(part, lossScale: 1, backward: false)
+                sums[0] += r.lossSum
+                sums[1] += Double(r.labelCount)
+            }
+            start = end
+        }
+        try comm.allReduceSum(&sums)
+        return sums[0] / max(sums[1], 1)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Report
+
+/// Everything that defines a training run; written to the run directory at start, checked
+/// to be identical on every rank, and stored with each checkpoint. The defaults below are the
+/// recipe, spelled here only: the command line shows and applies `TrainingOptions.recipe`.
+public struct TrainingOptions: Codable, Equatable {
+    public var modelPath: String
+    public var dataDir: String
+    public var output: String
+    public var epochs = 3
+    public var batchSize = 16
+    public var lr = 5e-5
+    public var scheduler = LearningRateSchedule.Kind.cosine
+    public var warmupSteps = 0
+    public var weightDecay = 0.0
+    public var maxGradNorm = 1.0
+    public var seed = 42
+    /// Stop at this optimizer step, counted from the start of the run (a resumed run with the
+    /// same flags finishes the same run, as transformers' max_steps); nil: the whole schedule.
+    /// The learning-rate schedule spans all epochs either way.
+    public var maxSteps: Int?
+    public var promptTemplate = PromptTemplate.defaultTemplate
+    public var saveSteps = 200
+    public var keepCheckpoints = 2
+    public var checkReplicasSteps = 50
+    /// Validation every N steps (0: never).
+    public var evalSteps = 0
+    /// Stratified hold-out of train rows for validation (0: none; then `evalSamples` of test).
+    public var holdout = 0
+    /// Stratified subset of the test split used for monitoring only.
+    public var evalSamples = 385
+    /// Evaluate the whole test split at the end of training (rank 0 writes the report).
+    public var finalEval = true
+    public var evalMaxNewTokens = Evaluator.defaultMaxNewTokens
+    /// Share the prompt prefix of a shard's examples in the forward/backward (exact).
+    public var sharePrefix = true
+    /// Ranks on one host reduce gradients through MPI-3 shared memory and each updates one
+    /// slice of the parameters (exact; falls back to a plain all-reduce when unavailable).
+    public var hostSharedMemory = true
+
+    public init(modelPath: String, dataDir: String, output: String) {
+        self.modelPath = modelPath
+        self.dataDir = dataDir
+        self.output = output
+    }
+
+    /// The recipe: every default above, with the default run directory.
+    public static let recipe = TrainingOptions(modelPath: "", dataDir: "", output: DefaultPaths.trainingRun)
+
+    /// Fields added after a checkpoint was written take their defaults, so checkpoints of older
+    /// versions still resume and evaluate (the synthesized decoder would reject them).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(modelPath: try c.decode(String.self, forKey: .modelPath), dataDir: try c.decode(String.self, forKey: .dataDir),
+                  output: try c.decode(String.self, forKey: .output))
+        func field<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try field(.epochs, &epochs); try field(.batchSize, &batchSize); try field(.lr, &lr)
+        try field(.scheduler, &scheduler); try field(.warmupSteps, &warmupSteps); try field(.weightDecay, &weightDecay)
+        try field(.maxGradNorm, &maxGradNorm); try field(.seed, &seed)
+        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps)
+        try field(.promptTemplate, &promptTemplate); try field(.saveSteps, &saveSteps)
+        try field(.keepCheckpoints, &keepCheckpoints); try field(.checkReplicasSteps, &checkReplicasSteps)
+        try field(.evalSteps, &evalSteps); try field(.holdout, &holdout); try field(.evalSamples, &evalSamples)
+        try field(.finalEval, &finalEval); try field(.evalMaxNewTokens, &evalMaxNewTokens)
+        try field(.sharePrefix, &sharePrefix); try field(.hostSharedMemory, &hostSharedMemory)
+    }
+
+    /// The fields that must agree for a resume to continue the same trajectory.
+    public func trajectoryKey() -> String {
+        "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"
+    }
+
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws { if !ok { throw MessageError.invalidArgument(message) } }
+        try check(epochs >= 1, "--epochs must be at least 1")
+        try check(batchSize >= 1, "--batch-size must be at least 1")
+        try check(lr > 0 && lr.isFinite, "--lr must be a positive number")
+        try check(warmupSteps >= 0, "--warmup-steps must be 0 or more")
+        try check(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be 0 or more")
+        try check(maxGradNorm >= 0 && maxGradNorm.isFinite, "--max-grad-norm must be 0 (off) or more")
+        try check(seed >= 0, "--seed must be 0 or more")
+        try check(maxSteps.map { $0 >= 1 } ?? true, "--max-steps must be at least 1")
+        try check(saveSteps >= 0, "--save-steps must be 0 (only at the end) or more")
+        try check(keepCheckpoints >= 1, "--keep-checkpoints must be at least 1")
+        try check(checkReplicasSteps >= 0, "--check-replicas-steps must be 0 (only at the end) or more")
+        try check(evalSteps >= 0 && holdout >= 0 && evalSamples >= 0, "--eval-steps, --holdout and --eval-samples must be 0 or more")
+        try check(evalMaxNewTokens >= 1, "--max-new-tokens must be at least 1")
+        _ = try PromptTemplate(promptTemplate)
+    }
+}

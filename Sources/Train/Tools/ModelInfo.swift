@@ -1,0 +1,36 @@
+import Foundation
+import Model
+
+/// `ft-dist info`.
+public enum ModelInfo {
+    public static func describe(path: String, fullArrays: Bool) throws -> String {
+        let f = try GGUFFile(path: path)
+        var out = "\(path)\nGGUF version \(f.version), \(f.metadata.count) metadata keys, \(f.tensors.count) tensors, alignment \(f.alignment)\n\nmetadata:\n"
+        for key in f.metadataKeys {
+            out += "  \(key) = \(render(f.metadata[key]!, full: fullArrays))\n"
+        }
+        out += "\ntensors (name, shape row-major, type, elements):\n"
+        var total = 0
+        for t in f.tensors {
+            out += "  \(t.name.padding(toLength: 34, withPad: " ", startingAt: 0)) \(String(describing: t.shape).padding(toLength: 16, withPad: " ", startingAt: 0)) \(t.type.name.padding(toLength: 5, withPad: " ", startingAt: 0)) \(t.elementCount)\n"
+            total += t.elementCount
+        }
+        out += "total parameters: \(total)"
+        if let config = try? GemmaConfig(gguf: f) {
+            out += "\ngemma3: \(config.layers) layers, hidden \(config.hidden), \(config.heads) heads / \(config.kvHeads) kv, head_dim \(config.headDim), vocab \(config.vocabSize)"
+        }
+        return out
+    }
+
+    static func render(_ v: GGUFValue, full: Bool) -> String {
+        switch v {
+        case .string(let s): return "\"\(s.replacingOccurrences(of: "\n", with: "\\n"))\""
+        case .array(let a):
+            let shown = full ? a : Array(a.prefix(8))
+            let body = shown.map { render($0, full: full) }.joined(separator: ", ")
+            return "[\(body)\(a.count > shown.count ? ", … (\(a.count) items)" : "")]"
+        case .bool(let b): return String(b)
+        default: return v.double.map { d in v.int != nil ? String(v.int!) : String(d) } ?? "?"
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Model
+
+/// `ft-dist generate`: greedy continuation of a prompt, streamed token by token.
+public struct TextGenerator {
+    public let model: GemmaModel
+    public let tokenizer: Tokenizer
+
+    /// Seconds spent loading the model and tokenizer.
+    public let loadSeconds: Double
+
+    public init(modelPath: String) throws {
+        let start = Date()
+        let loaded = try ModelSource.load(modelPath)
+        (model, tokenizer) = (loaded.model, loaded.tokenizer)
+        loadSeconds = Date().timeIntervalSince(start)
+    }
+
+    /// Timing of the last generate call: prompt tokens, prefill seconds, generated tokens, decode seconds.
+    public struct Timing { public var promptTokens = 0, prefillSeconds = 0.0, generatedTokens = 0, decodeSeconds = 0.0 }
+
+    @discardableResult
+    public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> Timing {
+        let ids = [tokenizer.bos] + tokenizer.encode(prompt)
+        let inference = GemmaInference(model: model)
+        var timing = Timing(promptTokens: ids.count)
+        let start = Date()
+        var firstToken: Date?
+        // decode the growing output and print only what is new, so multi-token characters print whole
+        var generated: [Int32] = []
+        var printed = ""
+        _ = try inference.generateGreedy([ids], maxNewTokens: maxNewTokens, stopToken: tokenizer.eos) { _, token in
+            if firstToken == nil { firstToken = Date() }
+            generated.append(token)
+            let text = tokenizer.decode(generated)
+            if text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") {
+                onText(String(text.dropFirst(printed.count)))
+                printed = text
+            }
+        }
+        let text = tokenizer.decode(generated)
+        if text.count > printed.count, text.hasPrefix(printed) { onText(String(text.dropFirst(printed.count))) }
+        let end = Date()
+        timing.prefillSeconds = (firstToken ?? end).timeIntervalSince(start)
+        timing.generatedTokens = generated.count
+        timing.decodeSeconds = end.timeIntervalSince(firstToken ?? end)
+        return timing
+    }
+}

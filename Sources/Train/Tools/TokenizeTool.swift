@@ -1,0 +1,45 @@
+import Foundation
+import Model
+import Report
+
+/// `ft-dist tokenize`.
+public struct TokenizeTool {
+    let tokenizer: Tokenizer
+    let parseSpecial: Bool
+
+    public init(modelPath: String, parseSpecial: Bool) throws {
+        tokenizer = try Tokenizer(gguf: GGUFFile(path: modelPath))
+        self.parseSpecial = parseSpecial
+    }
+
+    public func ids(_ text: String) -> [Int32] { tokenizer.encode(text, parseSpecial: parseSpecial) }
+
+    /// {"text": …} per line in, {"text": …, "ids": […]} per line out; a bad line is an error naming its number.
+    public func answerJSONLines(input: FileHandle, output: FileHandle) throws {
+        struct Line: Codable { var text: String; var ids: [Int32]? }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var lineNumber = 0
+        var pending = Data()
+        func handle(_ raw: Data) throws {
+            lineNumber += 1
+            guard !raw.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) else { return }
+            guard var line = try? JSONDecoder().decode(Line.self, from: raw) else {
+                throw MessageError.invalidArgument("stdin line \(lineNumber): expected a JSON object with a \"text\" string")
+            }
+            line.ids = ids(line.text)
+            output.write(try encoder.encode(line) + Data("\n".utf8))
+        }
+        while true {
+            let chunk = input.availableData
+            if chunk.isEmpty { break }
+            pending.append(chunk)
+            while let nl = pending.firstIndex(of: 0x0A) {
+                try handle(pending[pending.startIndex..<nl])
+                pending.removeSubrange(pending.startIndex...nl)
+            }
+        }
+        if !pending.isEmpty { try handle(pending) }
+    }
+}
+
