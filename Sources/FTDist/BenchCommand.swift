@@ -14,6 +14,7 @@ struct BenchCommand: ParsableCommand {
     var steps = 12
     @Option(help: "GGUF model.") var model: String?
     @Option(help: "Banking77 directory.") var data: String?
+    @OptionGroup var methodOptions: MethodOptions
     @OptionGroup var stepOptions: StepOptions
     @Option(help: "Also write the report as JSON to this file (rank 0).") var json: String?
 
@@ -28,6 +29,8 @@ struct BenchCommand: ParsableCommand {
                 if comm.isRoot, let json { try checkWritableOutput(json, option: "--json") }
                 let threads = BLASThreads.configureForRank()
                 var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: "")
+                methodOptions.apply(to: &o)
+                o.lr = o.method.defaultLR
                 stepOptions.apply(to: &o)
                 let trainer = try TrainerFactory.make(options: o, comm: comm)
                 return try Benchmark.run(trainer: trainer, steps: steps, comm: comm, blasThreads: threads) { line in

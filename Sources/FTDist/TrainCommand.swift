@@ -6,12 +6,15 @@ import Train
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Fully fine-tune Gemma 3 270M on Banking77 (defaults: the reference recipe).",
+        abstract: "Fine-tune Gemma 3 270M on Banking77: full, LoRA or QLoRA (defaults: the reference recipe, full).",
         discussion: """
-        Started by mpirun, every rank holds a full fp32 replica and trains on its shard of each
-        global batch; gradients are all-reduced before each AdamW step; rank 0 writes the run
-        directory: run_config.json, metrics.jsonl (one line per step: loss, grad norm, lr, token
-        counts, seconds, train.csv rows), validation.jsonl, checkpoint-NNNNNN/ and eval-test/.
+        Started by mpirun, every rank holds the model (and with --method lora or qlora the
+        adapters) and trains on its shard of each global batch; the gradients of what is trained
+        are all-reduced before each AdamW step; rank 0 writes the run directory:
+        run_config.json, metrics.jsonl (one line per step: loss, grad norm, lr, token counts,
+        seconds, train.csv rows), validation.jsonl, checkpoint-NNNNNN/ and eval-test/.
+        --method lora or qlora trains peft-style adapters (checkpoints in peft's format, with
+        the base's path and sha256) at --lr 2e-4 unless given; every other default stays.
         Started without mpirun it runs as a single rank.
         SIGINT/SIGTERM stop the run after the current step with a final checkpoint;
         continue with --resume latest.
@@ -24,7 +27,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Run directory.") var output = recipe.output
     @Option(help: "Epochs over the training rows.") var epochs = recipe.epochs
     @Option(help: "Global batch size (split over the ranks).") var batchSize = recipe.batchSize
-    @Option(help: "Peak learning rate.") var lr = recipe.lr
+    @Option(help: "Peak learning rate (default: \(TrainingMethod.full.defaultLR) for --method full, \(TrainingMethod.lora.defaultLR) for lora and qlora).") var lr: Double?
     @Option(help: "Learning-rate schedule: cosine, linear or constant.") var scheduler = recipe.scheduler.rawValue
     @Option(help: "Linear warmup steps.") var warmupSteps = recipe.warmupSteps
     @Option(help: "Decoupled AdamW weight decay (never applied to norm weights).") var weightDecay = recipe.weightDecay
@@ -40,6 +43,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = recipe.evalSamples
     @Option(help: "Most tokens generated per evaluated example.") var maxNewTokens = recipe.evalMaxNewTokens
     @Flag(inversion: .prefixedNo, help: "Evaluate the whole test split at the end of the schedule.") var finalEval = recipe.finalEval
+    @OptionGroup var methodOptions: MethodOptions
     @OptionGroup var stepOptions: StepOptions
     @Option(help: "Continue a run: 'latest' (newest checkpoint in --output) or a checkpoint directory.") var resume: String?
 
@@ -49,7 +53,8 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("--scheduler must be cosine, linear or constant")
             }
             var o = TrainingOptions(modelPath: model ?? DefaultPaths.model, dataDir: data ?? DefaultPaths.data, output: output)
-            o.epochs = epochs; o.batchSize = batchSize; o.lr = lr; o.scheduler = kind; o.warmupSteps = warmupSteps
+            methodOptions.apply(to: &o)
+            o.epochs = epochs; o.batchSize = batchSize; o.lr = lr ?? o.method.defaultLR; o.scheduler = kind; o.warmupSteps = warmupSteps
             o.weightDecay = weightDecay; o.maxGradNorm = maxGradNorm; o.seed = seed; o.maxSteps = maxSteps
             o.promptTemplate = promptTemplate; o.saveSteps = saveSteps; o.keepCheckpoints = keepCheckpoints
             o.checkReplicasSteps = checkReplicasSteps; o.evalSteps = evalSteps; o.holdout = holdout

@@ -24,7 +24,8 @@ public enum TinyGemma {
 
     /// Write the model to a temporary GGUF and return its path. `adjust` may change a tensor's
     /// values before they are written (to build a model with a known behaviour).
-    public static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil,
+    /// `quantized`: projections and embedding stored as Q8_0 (a base `--method qlora` keeps).
+    public static func write(config c: GemmaConfig = config(), seed: UInt64 = 7, to path: String? = nil, quantized: Bool = false,
                              adjust: ((ParameterTensor, inout [Float]) -> Void)? = nil) throws -> String {
         var rng = SplitMix64(seed: seed)
         var w = GGUFWriter()
@@ -56,10 +57,10 @@ public enum TinyGemma {
                 values = (0..<t.count).map { _ in std * rng.normal() }
             }
             adjust?(t, &values)
-            w.addTensor(t.ggufName, shape: t.shape, values: values)
+            w.addTensor(t.ggufName, shape: t.shape, values: values, type: quantized && !t.isNorm ? .q8_0 : .f32)
         }
         let out = path ?? FileManager.default.temporaryDirectory
-            .appendingPathComponent("tiny-gemma-\(seed)-\(c.kvHeads)-\(getpid()).gguf").path
+            .appendingPathComponent("tiny-gemma-\(seed)-\(c.kvHeads)\(quantized ? "-q8" : "")-\(getpid()).gguf").path
         try w.write(to: out)
         return out
     }

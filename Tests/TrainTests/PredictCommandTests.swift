@@ -68,7 +68,7 @@ final class PredictCommandTests: XCTestCase {
         // what greedy generation gives under each template, computed here
         func generated(_ text: String, _ t: PromptTemplate) throws -> String {
             let prompt = [loaded.tokenizer.bos] + loaded.tokenizer.encode(t.prompt(for: text))
-            let ids = try GemmaInference(model: loaded.model).generateGreedy([prompt], maxNewTokens: 24, stopToken: loaded.tokenizer.eos)[0]
+            let ids = try GemmaInference(weights: loaded.weights).generateGreedy([prompt], maxNewTokens: 24, stopToken: loaded.tokenizer.eos)[0]
             return loaded.tokenizer.decode(ids)
         }
         let message = "my card has not arrived"

@@ -41,7 +41,7 @@ final class TrajectoryParityTests: XCTestCase {
             if ref.step == 1 {
                 // per-tensor gradient norms: where a mismatch would start
                 var worst = 0.0
-                for t in trainer.model.layout.tensors {
+                for t in trainer.trainable.tensors {
                     let g = UnsafeBufferPointer(start: trainer.gradients.pointer + t.offset, count: t.count)
                     let norm = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
                     let expected = try XCTUnwrap(stepOneNorms.grad_norms[t.hfName], t.hfName)
@@ -49,7 +49,7 @@ final class TrajectoryParityTests: XCTestCase {
                     worst = max(worst, rel)
                     XCTAssertLessThan(rel, 1e-2, "gradient norm of \(t.hfName): \(norm) vs \(expected)")
                 }
-                print("step 1 per-tensor gradient norms: worst relative error \(worst) over \(trainer.model.layout.tensors.count) tensors")
+                print("step 1 per-tensor gradient norms: worst relative error \(worst) over \(trainer.trainable.tensors.count) tensors")
             }
         }
     }
@@ -68,6 +68,6 @@ enum RealTrainer {
         configure(&options)
         let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer,
                                     template: try PromptTemplate(options.promptTemplate))
-        return try Trainer(options: options, model: model, data: data, comm: comm)
+        return try Trainer(options: options, base: model, data: data, comm: comm)
     }
 }

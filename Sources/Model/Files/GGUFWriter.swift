@@ -13,7 +13,7 @@ public struct GGUFWriter {
         if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
     }
 
-    /// Add a tensor from fp32 values in row-major `shape` order, stored as F32, F16 or BF16.
+    /// Add a tensor from fp32 values in row-major `shape` order, stored as F32, F16, BF16 or Q8_0.
     public mutating func addTensor(_ name: String, shape: [Int], values: [Float], type: GGMLType = .f32) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match the value count")
         var bytes: [UInt8] = []
@@ -22,7 +22,8 @@ public struct GGUFWriter {
         case .f32: for v in values { appendLE(&bytes, v.bitPattern) }
         case .f16: for v in values { appendLE(&bytes, floatToHalf(v)) }
         case .bf16: for v in values { appendLE(&bytes, UInt16(truncatingIfNeeded: v.bitPattern >> 16)) }
-        default: preconditionFailure("the writer encodes F32, F16 and BF16; use addRawTensor for quantized data")
+        case .q8_0: values.withUnsafeBufferPointer { Quantize.q8_0($0.baseAddress!, count: values.count, into: &bytes) }
+        default: preconditionFailure("the writer encodes F32, F16, BF16 and Q8_0; use addRawTensor for other quantized data")
         }
         addRawTensor(name, shape: shape, type: type, bytes: bytes)
     }

@@ -4,18 +4,21 @@ import Foundation
 /// KVCache; the new tokens of all sequences are packed into one activation matrix so every
 /// matmul sees them all. Nothing is kept between layers but the caches.
 public final class GemmaInference {
-    public let model: GemmaModel
-    let weights: GemmaWeights
+    public let weights: GemmaWeights
     private var localRope: RoPETable
     private var globalRope: RoPETable
     private let scratch = GrowableBuffer()
 
-    public init(model: GemmaModel) {
-        self.model = model
-        weights = GemmaWeights(model: model)
-        localRope = RoPETable(base: model.config.ropeBaseLocal, headDim: model.config.headDim)
-        globalRope = RoPETable(base: model.config.ropeBaseGlobal, headDim: model.config.headDim)
+    public convenience init(model: GemmaModel) { self.init(weights: GemmaWeights(model: model)) }
+
+    /// Generation with `weights` (adapters, if any, without dropout).
+    public init(weights: GemmaWeights) {
+        self.weights = weights
+        localRope = RoPETable(base: weights.config.ropeBaseLocal, headDim: weights.config.headDim)
+        globalRope = RoPETable(base: weights.config.ropeBaseGlobal, headDim: weights.config.headDim)
     }
+
+    public var config: GemmaConfig { weights.config }
 
     public enum LogitRows { case last, all }
 
@@ -27,7 +30,8 @@ public final class GemmaInference {
     /// the last new row of each sequence (`.last`) or every new row in order (`.all`).
     public func forward(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> [Float] {
         precondition(tokens.count == caches.count)
-        let c = model.config
+        let c = weights.config
+        weights.adapterPass?.training = false
         for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
         var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
         for (t, cache) in zip(tokens, caches) {
@@ -55,10 +59,7 @@ public final class GemmaInference {
                                  oProj: o, rstdO: nil, hMid: h, rstdMid: nil, gate: gate, up: up, act: gate, down: o,
                                  rstdDown: nil)
 
-        let e = weights.embedding
-        for (r, t) in rowToken.enumerated() {
-            for j in 0..<c.hidden { h[r * c.hidden + j] = e[Int(t) * c.hidden + j] * c.embeddingScale }
-        }
+        for (r, t) in rowToken.enumerated() { weights.embedding.embed(t, scale: c.embeddingScale, into: h + r * c.hidden) }
         var keyPositions = [Int32](0..<Int32(maxKeys))
         positions.withUnsafeBufferPointer { pos in
             keyPositions.withUnsafeMutableBufferPointer { kp in
@@ -87,9 +88,7 @@ public final class GemmaInference {
         for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + r * c.hidden, count: c.hidden) }
         rmsNormForward(xn, nil, xn, weights.finalNorm.g, rows: wanted.count, width: c.hidden, eps: c.rmsEps)
         var logits = [Float](repeating: 0, count: wanted.count * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { out in
-            linearForward(out.baseAddress!, xn, e, rows: wanted.count, inputs: c.hidden, outputs: c.vocabSize)
-        }
+        logits.withUnsafeMutableBufferPointer { out in weights.embedding.forward(out.baseAddress!, xn, rows: wanted.count) }
         return logits
     }
 }

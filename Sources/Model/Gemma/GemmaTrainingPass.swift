@@ -17,12 +17,23 @@ public final class GemmaTrainingPass {
     private var packed = PackedLayout(batch: LabelMaskedBatch(tokens: [], labels: []), sharePrefix: false)
     private var probOffsets: [Int] = []   // per segment, within a layer's probs block
 
-    public init(model: GemmaModel, trainable: TrainableParameters?, sharePrefix: Bool = true) {
-        weights = GemmaWeights(model: model, trainable: trainable)
-        self.trainable = trainable
+    public convenience init(model: GemmaModel, trainable: TrainableParameters?, sharePrefix: Bool = true, seed: Int = 0) {
+        self.init(weights: GemmaWeights(model: model, trainable: trainable, seed: seed), sharePrefix: sharePrefix)
+    }
+
+    /// A pass over `weights` (any base storage), training `weights.trainable`.
+    public init(weights: GemmaWeights, sharePrefix: Bool = true) {
+        self.weights = weights
+        trainable = weights.trainable
         self.sharePrefix = sharePrefix
-        localRope = RoPETable(base: model.config.ropeBaseLocal, headDim: model.config.headDim)
-        globalRope = RoPETable(base: model.config.ropeBaseGlobal, headDim: model.config.headDim)
+        localRope = RoPETable(base: weights.config.ropeBaseLocal, headDim: weights.config.headDim)
+        globalRope = RoPETable(base: weights.config.ropeBaseGlobal, headDim: weights.config.headDim)
+    }
+
+    /// The optimizer step the next passes belong to (it keys the adapters' dropout masks).
+    public var step: Int {
+        get { weights.adapterPass?.step ?? 0 }
+        set { weights.adapterPass?.step = newValue }
     }
 
     private var config: GemmaConfig { weights.config }
@@ -72,19 +83,26 @@ public final class GemmaTrainingPass {
         globalRope.reserve(maxPos)
         prepareScratch(rows: n, headRows: packed.headRows.count)
 
-        let t0 = Date()
-        embeddingForward()
-        packed.positions.withUnsafeBufferPointer { pos in
-            for l in 0..<c.layers { layerForward(l, positions: pos.baseAddress!) }
-        }
-        let t1 = Date()
-        let lossSum = head(gradients: gradients, lossScale: lossScale)
-        let t2 = Date()
-        if let g = gradients {
+        // adapters drop out in training passes only; their masks are keyed by the rows' keys
+        weights.adapterPass?.training = backward
+        var t0 = Date(), t1 = t0, t2 = t0, lossSum = 0.0
+        packed.rowKeys.withUnsafeBufferPointer { keys in
+            weights.adapterPass?.rowKeys = keys.baseAddress
+            defer { weights.adapterPass?.rowKeys = nil }
+            t0 = Date()
+            embeddingForward()
             packed.positions.withUnsafeBufferPointer { pos in
-                for l in stride(from: c.layers - 1, through: 0, by: -1) { layerBackward(l, positions: pos.baseAddress!, gradients: g) }
+                for l in 0..<c.layers { layerForward(l, positions: pos.baseAddress!) }
             }
-            embeddingBackward(gradients: g)
+            t1 = Date()
+            lossSum = head(gradients: gradients, lossScale: lossScale)
+            t2 = Date()
+            if let g = gradients {
+                packed.positions.withUnsafeBufferPointer { pos in
+                    for l in stride(from: c.layers - 1, through: 0, by: -1) { layerBackward(l, positions: pos.baseAddress!, gradients: g) }
+                }
+                embeddingBackward(gradients: g)
+            }
         }
         let timings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
         return Result(lossSum: lossSum, labelCount: packed.targets.count, packedRows: n, timings: timings)
@@ -127,11 +145,8 @@ public final class GemmaTrainingPass {
 
     /// resid[0][r] = E[token r] · √C
     private func embeddingForward() {
-        let c = config, out = acts.resid(0), e = weights.embedding, scale = c.embeddingScale
-        for (r, t) in packed.tokens.enumerated() {
-            let src = e + Int(t) * c.hidden, dst = out + r * c.hidden
-            for j in 0..<c.hidden { dst[j] = src[j] * scale }
-        }
+        let c = config, out = acts.resid(0)
+        for (r, t) in packed.tokens.enumerated() { weights.embedding.embed(t, scale: c.embeddingScale, into: out + r * c.hidden) }
     }
 
     /// dE[token r] += ∂L/∂resid[0][r] · √C (nothing when the embedding is frozen).
@@ -227,10 +242,8 @@ public final class GemmaTrainingPass {
         let rstd = sp(s.dX)
         rmsNormForward(x, rstd, hRaw, weights.finalNorm.g, rows: rowsL, width: c.hidden, eps: c.rmsEps)
         let dxNormed = sp(s.dDown)  // [L, C], free until the layer backward
-        let grad = gradients.map { g in
-            HeadGradient(dx: dxNormed, dE: weights.embeddingGradientOffset.map { g + $0 }, lossScale: lossScale)
-        }
-        let loss = tiedHeadCrossEntropy(x: x, embedding: weights.embedding, targets: packed.targets,
+        let grad = gradients.map { HeadGradient(dx: dxNormed, gradients: $0, lossScale: lossScale) }
+        let loss = tiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets,
                                         logits: sp(s.logits), vocab: c.vocabSize, width: c.hidden, gradient: grad)
         if let g = gradients {
             // back through the final norm, scattered into the residual gradient

@@ -9,8 +9,8 @@ extension GemmaInference {
                                onToken: ((Int, Int32) -> Void)? = nil,
                                stopEarly: ((Int, [Int32]) -> Bool)? = nil) throws -> [[Int32]] {
         guard !prompts.isEmpty else { return [] }
-        let v = model.config.vocabSize
-        let caches = prompts.map { KVCache(config: model.config, capacity: $0.count + maxNewTokens) }
+        let v = config.vocabSize
+        let caches = prompts.map { KVCache(config: config, capacity: $0.count + maxNewTokens) }
         var outputs = [[Int32]](repeating: [], count: prompts.count)
         var running = Array(prompts.indices).filter { !prompts[$0].isEmpty }
         var logits = try forward(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)

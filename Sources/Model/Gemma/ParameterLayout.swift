@@ -3,6 +3,19 @@
 public struct LayerOffsets {
     public var inputNorm = 0, q = 0, k = 0, v = 0, o = 0, qNorm = 0, kNorm = 0
     public var postAttentionNorm = 0, preFeedforwardNorm = 0, gate = 0, up = 0, down = 0, postFeedforwardNorm = 0
+
+    /// The offset of one of the seven projections.
+    public func offset(of projection: LoRAConfig.Target) -> Int {
+        switch projection {
+        case .q: return q
+        case .k: return k
+        case .v: return v
+        case .o: return o
+        case .gate: return gate
+        case .up: return up
+        case .down: return down
+        }
+    }
 }
 
 /// One named tensor of the model: its HF and GGUF names, row-major shape and offset.

@@ -2,46 +2,45 @@ import CBLAS
 import Foundation
 
 /// The tied output head with cross-entropy, evaluated only at the rows that carry a loss.
-/// Shapes: x [L, C] (final-normed hidden states), E [V, C], logits [min(L, chunk), V].
-/// Returns Σ cross-entropy over the L rows. With `gradient`, the logits are overwritten by
-/// dlogits = (softmax − onehot) · lossScale, then dx = dlogits · E and, unless the embedding
-/// is frozen (dE nil), dE += dlogitsᵀ · x.
+/// Shapes: x [L, C] (final-normed hidden states), E [V, C] (the head: a projection C → V),
+/// logits [min(L, chunk), V]. Returns Σ cross-entropy over the L rows. With `gradient`, the
+/// logits are overwritten by dlogits = (softmax − onehot) · lossScale, then the head's backward
+/// gives dx = dlogits · E and, when the embedding is trained, adds dE += dlogitsᵀ · x.
 /// Rows go through in chunks of `headChunkRows`: the logits buffer (1 MB per row) stays
 /// bounded (128 rows: one chunk for every pass the trainer makes, see
 /// LabelMaskedBatch.maxLabelsPerPass), at the price of one more accumulation pass over dE per
 /// extra chunk (≈0.4 s, measured).
 let headChunkRows = 128
 
-/// Where the head's backward writes: dx [L, C] (overwritten), dE [V, C] (accumulated; nil when
-/// the embedding is frozen), and the factor every dlogit carries (1 / global label count).
+/// Where the head's backward writes: dx [L, C] (overwritten), the trainable gradients (dE
+/// when the embedding is trained), and the factor every dlogit carries (1 / global label count).
 struct HeadGradient {
     var dx: UnsafeMutablePointer<Float>
-    var dE: UnsafeMutablePointer<Float>?
+    var gradients: UnsafeMutablePointer<Float>
     var lossScale: Float
 }
 
-func tiedHeadCrossEntropy(x: UnsafePointer<Float>, embedding e: UnsafePointer<Float>, targets: [Int32],
+func tiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any Projection, targets: [Int32],
                           logits: UnsafeMutablePointer<Float>, vocab v: Int, width c: Int,
                           gradient: HeadGradient?) -> Double {
     var total = 0.0
     var start = 0
     while start < targets.count {
         let rows = min(headChunkRows, targets.count - start)
-        let chunkGradient = gradient.map { HeadGradient(dx: $0.dx + start * c, dE: $0.dE, lossScale: $0.lossScale) }
-        total += tiedHeadChunk(x: x + start * c, embedding: e, targets: targets[start..<(start + rows)], logits: logits,
+        let chunkGradient = gradient.map { HeadGradient(dx: $0.dx + start * c, gradients: $0.gradients, lossScale: $0.lossScale) }
+        total += tiedHeadChunk(x: x + start * c, head: head, targets: targets[start..<(start + rows)], logits: logits,
                                vocab: v, width: c, gradient: chunkGradient)
         start += rows
     }
     return total
 }
 
-private func tiedHeadChunk(x: UnsafePointer<Float>, embedding e: UnsafePointer<Float>, targets: ArraySlice<Int32>,
+private func tiedHeadChunk(x: UnsafePointer<Float>, head: any Projection, targets: ArraySlice<Int32>,
                            logits: UnsafeMutablePointer<Float>, vocab v: Int, width c: Int,
                            gradient: HeadGradient?) -> Double {
     let l = targets.count
     let targetIDs = Array(targets)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(l), Int32(v), Int32(c),
-                1, x, Int32(c), e, Int32(c), 0, logits, Int32(v))
+    head.forward(logits, x, rows: l)
     var losses = [Double](repeating: 0, count: l)
     losses.withUnsafeMutableBufferPointer { lossOut in
         let lossPtr = lossOut.baseAddress!
@@ -64,12 +63,7 @@ private func tiedHeadChunk(x: UnsafePointer<Float>, embedding e: UnsafePointer<F
         }
     }
     if let g = gradient {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(c), Int32(v),
-                    1, logits, Int32(v), e, Int32(c), 0, g.dx, Int32(c))
-        if let dE = g.dE {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(v), Int32(c), Int32(l),
-                        1, logits, Int32(v), x, Int32(c), 1, dE, Int32(c))
-        }
+        head.backward(dx: g.dx, dy: logits, x: x, rows: l, accumulate: false, gradients: g.gradients)
     }
     return losses.reduce(0, +)
 }

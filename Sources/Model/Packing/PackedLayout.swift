@@ -15,6 +15,9 @@ struct PackedLayout {
     var segments: [AttentionSegment] = []
     var headRows: [Int] = []      // rows whose next-token logits carry a loss
     var targets: [Int32] = []     // target id for each head row
+    /// Per row, a hash of its sequence's tokens up to and including the row: equal exactly for
+    /// rows that compute the same thing (what prefix sharing merges), whatever the packing.
+    var rowKeys: [UInt64] = []
     var prefixRows = 0
     var rows: Int { tokens.count }
 
@@ -39,16 +42,27 @@ struct PackedLayout {
             tokens.append(contentsOf: seqs[0][0..<p])
             positions.append(contentsOf: (0..<p).map(Int32.init))
             segments.append(AttentionSegment(rows: 0..<p, prefixRows: 0))
+            rowKeys.append(contentsOf: Self.prefixKeys(seqs[0]).prefix(p))
         }
         for (s, l) in zip(seqs, batch.labels) {
             let start = tokens.count
             tokens.append(contentsOf: s[p...])
             positions.append(contentsOf: (p..<s.count).map(Int32.init))
+            rowKeys.append(contentsOf: Self.prefixKeys(s).dropFirst(p))
             if s.count > p { segments.append(AttentionSegment(rows: start..<tokens.count, prefixRows: p)) }
             for t in 1..<max(s.count, 1) where l[t] != LabelMaskedBatch.ignoreIndex {
                 headRows.append(start + (t - 1 - p))
                 targets.append(l[t])
             }
+        }
+    }
+
+    /// keys[t] = hash of tokens[0...t].
+    static func prefixKeys(_ tokens: [Int32]) -> [UInt64] {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3
+        return tokens.map { t in
+            h = CounterRandom.mix(h ^ UInt64(UInt32(bitPattern: t)))
+            return h
         }
     }
 }

@@ -3,13 +3,16 @@ import Model
 import Report
 
 /// Checkpoints of a run directory, `checkpoint-NNNNNN/` (named by RunFiles). What goes into
-/// which file follows from what is trained (TrainableParameters); for full fine-tuning:
+/// which file follows from what is trained (TrainableParameters). Full fine-tuning:
 ///   model.safetensors      fp32 weights with HF names (norms as HF stores them: g − 1)
 ///   config.json            so transformers' Gemma3ForCausalLM loads the directory
+/// LoRA and QLoRA (peft's format, see PeftAdapterFiles; the base is not copied):
+///   adapter_config.json, adapter_model.safetensors
+/// Both:
 ///   optimizer.safetensors  AdamW moments (exp_avg, exp_avg_sq) of the trainable values and the
 ///                          exact norm weights (g − 1 + 1 is not always g in fp32; resume must be exact)
-///   trainer_state.json     step, epoch, position, seed, lr, loss history, the values' checksum —
-///                          written last
+///   trainer_state.json     step, epoch, position, seed, lr, loss history, the values' checksum,
+///                          and for adapters the base's path and sha256 — written last
 /// It is written under `.tmp-checkpoint-…`, synced, and renamed when complete, so a
 /// half-written checkpoint is never mistaken for one.
 public enum Checkpoint {
@@ -32,8 +35,12 @@ public enum Checkpoint {
             case .full:
                 try Safetensors.write(Safetensors.hfEntries(trainable.tensors, values: trainable.values), metadata: ["format": "pt"],
                                       to: tmp.appendingPathComponent(weightsFile).path)
-                try trainer.model.config.hfConfigJSON(special: trainer.data.specialTokens)
+                try trainer.config.hfConfigJSON(special: trainer.data.specialTokens)
                     .write(to: tmp.appendingPathComponent(configFile))
+            case .lora:
+                try PeftAdapterFiles.writeWeights(trainable, directory: tmp.path)
+                try PeftAdapterFiles.configJSON(trainable.lora!, baseModel: trainer.options.modelPath)
+                    .write(to: tmp.appendingPathComponent(PeftAdapterFiles.configFile))
             }
             let norms = normWeights(trainable.tensors, of: trainable.values)
             try norms.withUnsafeBufferPointer { n in
@@ -46,7 +53,7 @@ public enum Checkpoint {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let stateURL = tmp.appendingPathComponent(RunFiles.checkpointState)
-            try encoder.encode(trainer.checkpointState()).write(to: stateURL)
+            try encoder.encode(try trainer.checkpointState()).write(to: stateURL)
             try syncFile(stateURL.path)
             if fm.fileExists(atPath: final.path) { try fm.removeItem(at: final) }
             guard rename(tmp.path, final.path) == 0 else {
@@ -83,14 +90,24 @@ public enum Checkpoint {
     public static func load(_ directory: String, into trainer: Trainer) throws -> CheckpointState {
         let state = try CheckpointState.read(directory: directory)
         let trainable = trainer.trainable
-        let config = try GemmaConfig(hfConfig: URL(fileURLWithPath: directory).appendingPathComponent(configFile))
-        guard config == trainer.model.config else {
-            throw MessageError("\(directory): its config.json does not describe the model being trained")
+        guard state.options.method == trainer.options.method else {
+            throw MessageError("\(directory) was trained with --method \(state.options.method), not \(trainer.options.method)")
         }
         let optimizer = try Safetensors.File(path: directory + "/" + optimizerFile)
         switch trainable.method {
         case .full:
+            let config = try GemmaConfig(hfConfig: URL(fileURLWithPath: directory).appendingPathComponent(configFile))
+            guard config == trainer.config else {
+                throw MessageError("\(directory): its config.json does not describe the model being trained")
+            }
             try Safetensors.File(path: directory + "/" + weightsFile).readHF(trainable.tensors, into: trainable.values)
+        case .lora:
+            guard let base = state.base else { throw MessageError("\(directory): \(RunFiles.checkpointState) names no base model") }
+            guard base.sha256 == (try trainer.baseRecord()).sha256 else {
+                throw MessageError("\(directory) holds adapters for the base \(base.path) (sha256 \(base.sha256.prefix(12))…), "
+                    + "but this run's --model \(trainer.options.modelPath) is another model; resume with the base it was trained on")
+            }
+            try PeftAdapterFiles.readWeights(directory: directory, into: trainable)
         }
         try optimizer.read("exp_avg", shape: [trainable.count], into: trainer.optimizer.m.pointer)
         try optimizer.read("exp_avg_sq", shape: [trainable.count], into: trainer.optimizer.v.pointer)
@@ -131,13 +148,14 @@ public enum Checkpoint {
 }
 
 extension Trainer {
-    func checkpointState() -> CheckpointState {
+    func checkpointState() throws -> CheckpointState {
         let epoch = completedSteps / plan.stepsPerEpoch
         let position = min((completedSteps % plan.stepsPerEpoch) * options.batchSize, plan.exampleCount)
         let formatter = ISO8601DateFormatter()
         return CheckpointState(step: completedSteps, epoch: epoch, positionInEpoch: position, seed: options.seed,
                                lr: history.last?.lr ?? schedule.lr(step: 0), nextLR: schedule.lr(step: completedSteps),
                                worldSize: comm.size, parameterChecksum: ParameterChecksum.hex(ParameterChecksum.of(trainable.values)),
-                               options: options, history: history, savedAt: formatter.string(from: Date()))
+                               options: options, history: history, savedAt: formatter.string(from: Date()),
+                               base: trainable.method == .lora ? try baseRecord() : nil)
     }
 }

@@ -19,6 +19,8 @@ public struct CheckpointState: Codable {
     public var options: TrainingOptions
     public var history: [StepRecord]
     public var savedAt: String
+    /// The base an adapter checkpoint needs (nil for full fine-tuning: the weights are here).
+    public var base: BaseModelRecord?
 
     public static func read(directory: String) throws -> CheckpointState {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(fileName)

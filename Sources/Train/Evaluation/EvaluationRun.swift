@@ -52,7 +52,7 @@ public struct EvaluationRun {
         let loaded = try ModelSource.load(modelPath)
         if comm.isRoot { log(String(format: "model loaded in %.1f s; evaluating %d examples of %@ on %d rank(s)", Date().timeIntervalSince(loadStart), rows.count, split, comm.size)) }
         // the checkpoint's own prompt template (the default for a GGUF)
-        var evaluator = Evaluator(model: loaded.model, tokenizer: loaded.tokenizer, template: loaded.template, comm: comm)
+        var evaluator = Evaluator(weights: loaded.weights, tokenizer: loaded.tokenizer, template: loaded.template, comm: comm)
         evaluator.maxNewTokens = maxNewTokens
         evaluator.batchSize = batchSize
         evaluator.intentNames = intents.names

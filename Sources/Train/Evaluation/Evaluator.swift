@@ -7,7 +7,8 @@ import Report
 /// at a time; a prediction is correct when the generated text (leading space dropped) is the
 /// intent name. Under MPI the ranks take contiguous slices and rank 0 gathers the predictions.
 public struct Evaluator {
-    public let model: GemmaModel
+    /// The weights generation runs on (a model, a base with adapters).
+    public let weights: GemmaWeights
     public let tokenizer: Tokenizer
     public let template: PromptTemplate
     public let comm: Communicator
@@ -24,8 +25,8 @@ public struct Evaluator {
     /// stored generation is cut there (off: the full generation up to <eos> or the limit).
     public var stopWhenNoIntentCanFollow = true
 
-    public init(model: GemmaModel, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
-        self.model = model
+    public init(weights: GemmaWeights, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
+        self.weights = weights
         self.tokenizer = tokenizer
         self.template = template
         self.comm = comm
@@ -35,7 +36,7 @@ public struct Evaluator {
     /// `progress(done, total)` is called on rank 0 after each of its batches (its own share).
     public func predict(_ examples: [LabeledText], progress: ((Int, Int) -> Void)? = nil) throws -> [Prediction]? {
         let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
-        let inference = GemmaInference(model: model)
+        let inference = GemmaInference(weights: weights)
         let intentPrefixes = Set(Set(examples.map(\.intent)).union(intentNames).flatMap { name in
             (0...name.count).map { String(name.prefix($0)) }
         })

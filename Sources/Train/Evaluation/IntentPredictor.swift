@@ -11,7 +11,6 @@ public struct IntentPredictor {
         public var logProbability: Double
     }
 
-    let model: GemmaModel
     let tokenizer: Tokenizer
     let template: PromptTemplate
     let intents: IntentList
@@ -21,9 +20,9 @@ public struct IntentPredictor {
     /// checkpoint's run; the default for a GGUF).
     public init(modelPath: String, intents: IntentList) throws {
         let loaded = try ModelSource.load(modelPath)
-        (model, tokenizer, template) = (loaded.model, loaded.tokenizer, loaded.template)
+        (tokenizer, template) = (loaded.tokenizer, loaded.template)
         self.intents = intents
-        inference = GemmaInference(model: model)
+        inference = GemmaInference(weights: loaded.weights)
     }
 
     private func promptIDs(_ text: String) -> [Int32] { [tokenizer.bos] + tokenizer.encode(template.prompt(for: text)) }
@@ -37,10 +36,10 @@ public struct IntentPredictor {
     /// All intents ranked by log P(" intent" <eos> | prompt), best first, the first `k` returned.
     public func rank(_ text: String, k: Int) throws -> [Ranked] {
         let prompt = promptIDs(text)
-        let v = model.config.vocabSize
+        let v = inference.config.vocabSize
         let allTargets = intents.names.map { tokenizer.encode(template.target(for: $0)) + [tokenizer.eos] }
         // the prompt once; each intent continues from a copy of its cache, room for the longest
-        let base = KVCache(config: model.config, capacity: prompt.count + (allTargets.map(\.count).max() ?? 0))
+        let base = KVCache(config: inference.config, capacity: prompt.count + (allTargets.map(\.count).max() ?? 0))
         let promptLogits = try inference.forward([prompt], caches: [base], logits: .last)
         var scored: [Ranked] = []
         let chunk = 16

@@ -4,7 +4,10 @@ import Report
 
 /// A model ready for generation, with the tokenizer and prompt template that go with it.
 public struct LoadedModel {
-    public let model: GemmaModel
+    /// The base weights (the whole model for a GGUF or a full checkpoint).
+    public let base: GemmaBase
+    /// What generation runs on: the base, with the adapters of an adapter checkpoint.
+    public let weights: GemmaWeights
     public let tokenizer: Tokenizer
     /// The template the model was trained with (a checkpoint's run), else the default.
     public let template: PromptTemplate
@@ -12,9 +15,11 @@ public struct LoadedModel {
     public let path: String
 }
 
-/// Load a model for inference from a GGUF file or a checkpoint directory (config.json +
-/// model.safetensors). The tokenizer always comes from a GGUF: the file itself, or for a
-/// checkpoint the GGUF it was trained from (trainer_state.json), else the installed model.
+/// Load a model for inference from a GGUF file, a full checkpoint directory (config.json +
+/// model.safetensors) or an adapter checkpoint (peft's adapter_config.json +
+/// adapter_model.safetensors over the base it names). The tokenizer always comes from a GGUF:
+/// the file itself, or for a checkpoint the GGUF it was trained from (trainer_state.json),
+/// else the installed model.
 public enum ModelSource {
     public static func load(_ path: String, tokenizerGGUF: String? = nil) throws -> LoadedModel {
         var isDir: ObjCBool = false
@@ -23,28 +28,56 @@ public enum ModelSource {
         }
         guard isDir.boolValue else {
             let gguf = try GGUFFile(path: path)
-            return LoadedModel(model: try GemmaModel(gguf: gguf), tokenizer: try Tokenizer(gguf: gguf),
+            let model = try GemmaModel(gguf: gguf)
+            return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: try Tokenizer(gguf: gguf),
                                template: try PromptTemplate(), path: path)
         }
-        let model = try GemmaModel(hfDirectory: path)
         let state = FileManager.default.fileExists(atPath: path + "/" + CheckpointState.fileName)
             ? try CheckpointState.read(directory: path) : nil
+        // the run's own prompt: a model answers in the template it was trained on
+        let template = try PromptTemplate(state?.options.promptTemplate ?? PromptTemplate.defaultTemplate)
+        if FileManager.default.fileExists(atPath: path + "/" + PeftAdapterFiles.configFile) {
+            return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF)
+        }
+        let model = try GemmaModel(hfDirectory: path)
         // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an error
         if let state {
             let optimizer = try Safetensors.File(path: path + "/" + Checkpoint.optimizerFile)
             try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: optimizer,
                                              expectedChecksum: state.parameterChecksum, directory: path)
         }
-        let recorded = state?.options.modelPath
-        let source = tokenizerGGUF ?? [recorded, DefaultPaths.model].compactMap { $0 }
+        let source = tokenizerGGUF ?? [state?.options.modelPath, DefaultPaths.model].compactMap { $0 }
             .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
         let tokenizer = try Tokenizer(gguf: GGUFFile(path: source))
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the checkpoint (\(model.config.vocabSize))")
         }
-        // the run's own prompt: a model answers in the template it was trained on
-        let template = try PromptTemplate(state?.options.promptTemplate ?? PromptTemplate.defaultTemplate)
-        return LoadedModel(model: model, tokenizer: tokenizer, template: template, path: path)
+        return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, template: template, path: path)
+    }
+
+    /// An adapter checkpoint over its base: the base ft-dist recorded (checked by sha256), else
+    /// the base_model_name_or_path of adapter_config.json when it is a file, else the installed
+    /// model.
+    private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
+                                     tokenizerGGUF: String?) throws -> LoadedModel {
+        let (lora, named) = try PeftAdapterFiles.readConfig(directory: path)
+        let basePath = state?.base?.path ?? named.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? DefaultPaths.model
+        guard FileManager.default.fileExists(atPath: basePath) else {
+            throw ModelFileError(file: basePath, "the base of the adapters in \(path) is missing")
+        }
+        if let record = state?.base { try record.verify(basePath, for: path) }
+        let gguf = try GGUFFile(path: basePath)
+        // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
+        let base: GemmaBase = state?.options.method == .qlora ? try QuantizedGemma(gguf: gguf) : try GemmaModel(gguf: gguf)
+        let tokenizer = try Tokenizer(gguf: tokenizerGGUF.map { try GGUFFile(path: $0) } ?? gguf)
+        if let problem = lora.problem(for: base.config) { throw ModelFileError(file: path, problem) }
+        let adapters = TrainableParameters(lora: lora, config: base.config, seed: 0)
+        try PeftAdapterFiles.readWeights(directory: path, into: adapters)
+        if let state, ParameterChecksum.hex(ParameterChecksum.of(adapters.values)) != state.parameterChecksum {
+            throw MessageError("\(path): the adapters do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
+        }
+        return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer,
+                           template: template, path: path)
     }
 
     /// The model `eval` and `predict` use without --model: the newest complete checkpoint of

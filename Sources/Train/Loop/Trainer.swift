@@ -8,7 +8,9 @@ import Report
 /// the *global* label count, so the summed gradient is exactly the single-process one.
 public final class Trainer {
     public let options: TrainingOptions
-    public let model: GemmaModel
+    /// The base weights (trained in place by full fine-tuning, frozen under adapters).
+    public let base: GemmaBase
+    public var config: GemmaConfig { base.config }
     public let data: TrainingData
     public let comm: Communicator
     /// What this run trains: its values, gradients and layout (full fine-tuning: the model's
@@ -24,33 +26,52 @@ public final class Trainer {
     /// Optimizer steps completed so far (the next step's 0-based index).
     public private(set) var completedSteps = 0
     public private(set) var history: [StepRecord] = []
-    private let pass: GemmaTrainingPass
+    /// The forward/backward of a shard; its weights serve validation too.
+    public let pass: GemmaTrainingPass
     /// Asked at every step: does this rank want the run to stop (a signal arrived)?
     public var localStopRequested: () -> Bool = { false }
     /// Set when any rank asked to stop during the last step; all ranks agree on it, so they
     /// all leave the loop after the same step.
     public private(set) var stopAgreed = false
 
-    public init(options: TrainingOptions, model: GemmaModel, data: TrainingData, comm: Communicator) throws {
+    public init(options: TrainingOptions, base: GemmaBase, data: TrainingData, comm: Communicator) throws {
         try options.validate()
+        if let problem = options.adapterProblem(config: base.config) { throw MessageError.invalidArgument(problem) }
         self.options = options
-        self.model = model
+        self.base = base
         self.data = data
         self.comm = comm
-        let method = TrainableParameters.Method.full
         // the exchange owns the gradient memory (host-shared when it can), the trainable set lays it out
-        exchange = try GradientExchange(count: TrainableParameters.count(method, of: model), comm: comm,
-                                        hostSharedMemory: options.hostSharedMemory)
-        trainable = TrainableParameters(method, of: model, gradients: exchange.gradients)
+        switch options.method {
+        case .full:
+            guard let model = base as? GemmaModel else { throw MessageError("full fine-tuning needs the fp32 model, not a quantized base") }
+            exchange = try GradientExchange(count: TrainableParameters.count(.full, of: model), comm: comm,
+                                            hostSharedMemory: options.hostSharedMemory)
+            trainable = TrainableParameters(.full, of: model, gradients: exchange.gradients)
+        case .lora, .qlora:
+            exchange = try GradientExchange(count: TrainableParameters.count(lora: options.lora, config: base.config), comm: comm,
+                                            hostSharedMemory: options.hostSharedMemory)
+            trainable = TrainableParameters(lora: options.lora, config: base.config, seed: options.seed, gradients: exchange.gradients)
+        }
         optimizer = AdamW(for: trainable, weightDecay: Float(options.weightDecay))
         plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
                              seed: options.seed)
         schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
                                         totalSteps: plan.totalSteps)
-        pass = GemmaTrainingPass(model: model, trainable: trainable, sharePrefix: options.sharePrefix)
+        pass = GemmaTrainingPass(weights: base.weights(trainable: trainable, seed: options.seed), sharePrefix: options.sharePrefix)
     }
 
     public var totalSteps: Int { plan.totalSteps }
+
+    /// The base model file's record (path, sha256), read once when first needed: adapter
+    /// checkpoints store it and resume compares it.
+    public func baseRecord() throws -> BaseModelRecord {
+        if let baseRecordCache { return baseRecordCache }
+        let record = try BaseModelRecord(file: options.modelPath)
+        baseRecordCache = record
+        return record
+    }
+    private var baseRecordCache: BaseModelRecord?
 
     /// The step this invocation stops at: `--max-steps` (an absolute step, as transformers'
     /// max_steps, so a resumed run finishes the same run) or the end of the schedule.
@@ -78,6 +99,7 @@ public final class Trainer {
         let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
         let shardRange = try BatchPlan.shardRange(count: rows.count, rank: comm.rank, size: comm.size)
         gradients.zero()
+        pass.step = completedSteps
         // gradients accumulate over the passes of a shard; one pass unless the shard is long
         var lossSum = 0.0, packedRows = 0
         var timings = GemmaTrainingPass.Timings()

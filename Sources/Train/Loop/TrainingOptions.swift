@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Report
 
 /// Everything that defines a training run; written to the run directory at start, checked
@@ -8,9 +9,14 @@ public struct TrainingOptions: Codable, Equatable {
     public var modelPath: String
     public var dataDir: String
     public var output: String
+    /// What is trained: every weight, or LoRA adapters over an fp32 or a quantized base.
+    public var method = TrainingMethod.full
+    /// The adapters of `lora` and `qlora` (ignored by `full`).
+    public var lora = LoRAConfig()
     public var epochs = 3
     public var batchSize = 16
-    public var lr = 5e-5
+    /// Peak learning rate (the command line defaults it by method, see TrainingMethod.defaultLR).
+    public var lr = TrainingMethod.full.defaultLR
     public var scheduler = LearningRateSchedule.Kind.cosine
     public var warmupSteps = 0
     public var weightDecay = 0.0
@@ -57,6 +63,7 @@ public struct TrainingOptions: Codable, Equatable {
         func field<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
             if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
         }
+        try field(.method, &method); try field(.lora, &lora)
         try field(.epochs, &epochs); try field(.batchSize, &batchSize); try field(.lr, &lr)
         try field(.scheduler, &scheduler); try field(.warmupSteps, &warmupSteps); try field(.weightDecay, &weightDecay)
         try field(.maxGradNorm, &maxGradNorm); try field(.seed, &seed)
@@ -70,7 +77,7 @@ public struct TrainingOptions: Codable, Equatable {
 
     /// The fields that must agree for a resume to continue the same trajectory.
     public func trajectoryKey() -> String {
-        "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"
+        (method == .full ? "" : "\(method)|\(lora)|") + "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"
     }
 
     public func validate() throws {
@@ -89,5 +96,10 @@ public struct TrainingOptions: Codable, Equatable {
         try check(evalSteps >= 0 && holdout >= 0 && evalSamples >= 0, "--eval-steps, --holdout and --eval-samples must be 0 or more")
         try check(evalMaxNewTokens >= 1, "--max-new-tokens must be at least 1")
         _ = try PromptTemplate(promptTemplate)
+    }
+
+    /// What the adapters would be wrong about on a model of shape `config` (nil: fine or full).
+    public func adapterProblem(config: GemmaConfig) -> String? {
+        method == .full ? nil : lora.problem(for: config)
     }
 }

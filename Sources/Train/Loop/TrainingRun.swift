@@ -33,9 +33,12 @@ public final class TrainingRun {
         try RankAgreement.require("data files", RankAgreement.fingerprint(files: [dataFiles.train, dataFiles.test, dataFiles.intents]), comm: comm)
 
         let loadStart = Date()
-        let (model, tokenizer, data) = try TrainerFactory.load(options: options)
-        try RankAgreement.require("initial weights", ParameterChecksum.hex(ParameterChecksum.of(model.parameters)), comm: comm)
-        let trainer = try Trainer(options: options, model: model, data: data, comm: comm)
+        let (base, tokenizer, data) = try TrainerFactory.load(options: options)
+        // every rank must start from the same base (a quantized one: the same file)
+        let baseFingerprint = (base as? GemmaModel).map { ParameterChecksum.hex(ParameterChecksum.of($0.parameters)) }
+            ?? RankAgreement.fingerprint(files: [URL(fileURLWithPath: options.modelPath)])
+        try RankAgreement.require("initial weights", baseFingerprint, comm: comm)
+        let trainer = try Trainer(options: options, base: base, data: data, comm: comm)
         say(String(format: "ft-dist train: %d rank(s) over %@ (gradients: %@), %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",
                    comm.size, comm.transport, trainer.exchange.description, threads, Date().timeIntervalSince(loadStart), data.train.count, data.validation.count))
 
@@ -162,7 +165,7 @@ public final class TrainingRun {
 
     /// The generative evaluator of validation and of the final test evaluation.
     private func makeEvaluator(_ trainer: Trainer, tokenizer: Tokenizer) -> Evaluator {
-        var evaluator = Evaluator(model: trainer.model, tokenizer: tokenizer, template: trainer.data.template, comm: comm)
+        var evaluator = Evaluator(weights: trainer.pass.weights, tokenizer: tokenizer, template: trainer.data.template, comm: comm)
         evaluator.maxNewTokens = options.evalMaxNewTokens
         evaluator.intentNames = trainer.data.intents.names
         return evaluator

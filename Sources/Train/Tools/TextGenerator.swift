@@ -3,7 +3,7 @@ import Model
 
 /// `ft-dist generate`: greedy continuation of a prompt, streamed token by token.
 public struct TextGenerator {
-    public let model: GemmaModel
+    public let weights: GemmaWeights
     public let tokenizer: Tokenizer
 
     /// Seconds spent loading the model and tokenizer.
@@ -12,7 +12,7 @@ public struct TextGenerator {
     public init(modelPath: String) throws {
         let start = Date()
         let loaded = try ModelSource.load(modelPath)
-        (model, tokenizer) = (loaded.model, loaded.tokenizer)
+        (weights, tokenizer) = (loaded.weights, loaded.tokenizer)
         loadSeconds = Date().timeIntervalSince(start)
     }
 
@@ -22,7 +22,7 @@ public struct TextGenerator {
     @discardableResult
     public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> Timing {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
-        let inference = GemmaInference(model: model)
+        let inference = GemmaInference(weights: weights)
         var timing = Timing(promptTokens: ids.count)
         let start = Date()
         var firstToken: Date?

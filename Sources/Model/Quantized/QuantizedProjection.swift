@@ -1,0 +1,74 @@
+import CBLAS
+
+/// A frozen projection whose weight stays in ggml's quantized blocks — the GGUF's own bytes,
+/// read through the file mapping: W [outputs, inputs], `rowBytes` per row. Forward and input
+/// gradient dequantize a chunk of rows at a time into scratch (at most 8 Mi floats, 32 MB:
+/// a whole block projection, a twentieth of the tied head) and multiply it with sgemm; the
+/// fp32 matrix never exists whole. Few, large chunks: every sgemm call synchronises BLAS's
+/// threads, and hundreds of small ones cost more than their arithmetic. Dequantization gives exactly the values the fp32
+/// model holds, so the products differ from a DenseProjection's only in summation order.
+///   forward:   y[:, chunk] = x · W[chunk]ᵀ          (y [n, outputs], ldc = outputs)
+///   backward:  dx += dy[:, chunk] · W[chunk]          (over the chunks; frozen: no dW)
+public final class QuantizedProjection: TokenEmbedding {
+    public let type: GGMLType
+    public let inputs: Int
+    public let outputs: Int
+    let blocks: UnsafeRawPointer
+    let rowBytes: Int
+    let rowsPerChunk: Int
+    let scratch: GrowableBuffer
+
+    /// `blocks`: the tensor's data (outputs rows of `inputs` elements in `type`'s blocks), which
+    /// must outlive the projection; `scratch` may be shared by every projection of a model.
+    public init(type: GGMLType, blocks: UnsafeRawPointer, inputs: Int, outputs: Int, scratch: GrowableBuffer) {
+        precondition(inputs % type.blockElements == 0, "a row must be whole blocks")
+        self.type = type
+        self.blocks = blocks
+        self.inputs = inputs
+        self.outputs = outputs
+        rowBytes = type.byteCount(elements: inputs)!
+        rowsPerChunk = max(1, min(outputs, (1 << 23) / inputs))
+        self.scratch = scratch
+    }
+
+    /// Rows [r0, r0 + count) as fp32 into `w` [count, inputs], over the cores.
+    private func dequantize(rows r0: Int, count: Int, into w: UnsafeMutablePointer<Float>) {
+        parallelChunks(0..<count, chunk: 32) { _, lo, hi in
+            for r in lo..<hi {
+                Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + (r0 + r) * rowBytes, count: rowBytes),
+                               count: inputs, into: w + r * inputs)
+            }
+        }
+    }
+
+    public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
+        guard n > 0 else { return }
+        scratch.reserve(rowsPerChunk * inputs)
+        let w = scratch.pointer
+        for r0 in stride(from: 0, to: outputs, by: rowsPerChunk) {
+            let count = min(rowsPerChunk, outputs - r0)
+            dequantize(rows: r0, count: count, into: w)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(count), Int32(inputs),
+                        1, x, Int32(inputs), w, Int32(inputs), 0, y + r0, Int32(outputs))
+        }
+    }
+
+    public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int,
+                         accumulate: Bool, gradients: UnsafeMutablePointer<Float>) {
+        guard n > 0 else { return }
+        scratch.reserve(rowsPerChunk * inputs)
+        let w = scratch.pointer
+        for r0 in stride(from: 0, to: outputs, by: rowsPerChunk) {
+            let count = min(rowsPerChunk, outputs - r0)
+            dequantize(rows: r0, count: count, into: w)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(count),
+                        1, dy + r0, Int32(outputs), w, Int32(inputs), r0 == 0 && !accumulate ? 0 : 1, dx, Int32(inputs))
+        }
+    }
+
+    public func embed(_ token: Int32, scale: Float, into dst: UnsafeMutablePointer<Float>) {
+        Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + Int(token) * rowBytes, count: rowBytes),
+                       count: inputs, into: dst)
+        for j in 0..<inputs { dst[j] *= scale }
+    }
+}

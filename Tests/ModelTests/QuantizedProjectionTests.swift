@@ -1,0 +1,72 @@
+import Foundation
+import TestSupport
+import XCTest
+@testable import Model
+
+/// The quantized base of QLoRA: the same values as the dequantized fp32 model, in every product.
+final class QuantizedProjectionTests: XCTestCase {
+    /// Q8_0 after ggml's reference: d = max|x|/127 (stored as fp16), q = round(x/d).
+    func testQ8_0MatchesTheReferenceQuantizer() {
+        var x = [Float](repeating: 0, count: 64)
+        for j in 0..<32 { x[j] = Float(j) - 15.5 }          // max |x| = 15.5
+        x[40] = -3.25
+        var bytes: [UInt8] = []
+        x.withUnsafeBufferPointer { Quantize.q8_0($0.baseAddress!, count: 64, into: &bytes) }
+        XCTAssertEqual(bytes.count, 2 * 34)
+        XCTAssertEqual(UInt16(bytes[0]) | UInt16(bytes[1]) << 8, floatToHalf(15.5 / 127))
+        let d = Float(15.5) / 127
+        XCTAssertEqual(Int8(bitPattern: bytes[2]), -127)
+        XCTAssertEqual(Int8(bitPattern: bytes[2 + 31]), 127)
+        for j in 0..<32 { XCTAssertEqual(Int8(bitPattern: bytes[2 + j]), Int8((x[j] * (1 / d)).rounded(.toNearestOrAwayFromZero)), "q[\(j)]") }
+        // the second block: all zero but one value, which maps to ±127
+        XCTAssertEqual(Int8(bitPattern: bytes[34 + 2 + 8]), -127)
+        var back = [Float](repeating: 0, count: 64)
+        bytes.withUnsafeBytes { raw in back.withUnsafeMutableBufferPointer { Dequantize.row(type: .q8_0, source: raw, count: 64, into: $0.baseAddress!) } }
+        for j in 0..<64 { XCTAssertEqual(back[j], x[j], accuracy: 0.5 * 15.5 / 127 + 1e-3, "round trip \(j)") }
+    }
+
+    /// Forward, input gradient and embedding rows of quantized blocks equal those of the
+    /// dequantized fp32 matrix (to summation order), and nothing is written to the gradients.
+    func testQuantizedProjectionEqualsTheDequantizedDenseOne() throws {
+        let path = try TinyGemma.write(quantized: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gguf = try GGUFFile(path: path)
+        let dense = try GemmaModel(gguf: gguf)
+        let quantized = try QuantizedGemma(gguf: gguf)
+        let dw = GemmaWeights(model: dense), qw = quantized.weights(trainable: nil, seed: 0)
+        var rng = SplitMix64(seed: 3)
+        let rows = 5
+        for (d, q) in [(dw.layers[0].q, qw.layers[0].q), (dw.layers[1].down, qw.layers[1].down),
+                       (dw.embedding as any Projection, qw.embedding as any Projection)] {
+            XCTAssertTrue(q is QuantizedProjection)
+            let x = FloatBuffer(count: rows * d.inputs), dy = FloatBuffer(count: rows * d.outputs)
+            for i in 0..<x.count { x[i] = rng.normal() }
+            for i in 0..<dy.count { dy[i] = rng.normal() }
+            let y1 = FloatBuffer(count: rows * d.outputs), y2 = FloatBuffer(count: rows * d.outputs)
+            d.forward(y1.pointer, x.pointer, rows: rows)
+            q.forward(y2.pointer, x.pointer, rows: rows)
+            let dx1 = FloatBuffer(count: x.count), dx2 = FloatBuffer(count: x.count), g = FloatBuffer(count: 4)
+            d.backward(dx: dx1.pointer, dy: dy.pointer, x: x.pointer, rows: rows, accumulate: false, gradients: g.pointer)
+            q.backward(dx: dx2.pointer, dy: dy.pointer, x: x.pointer, rows: rows, accumulate: false, gradients: g.pointer)
+            for (a, b) in [(y1, y2), (dx1, dx2)] {
+                let scale = a.array.map(abs).max()!
+                for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * scale) }
+            }
+            XCTAssertEqual(g.array, [0, 0, 0, 0], "a quantized base is frozen")
+        }
+        let row1 = FloatBuffer(count: dense.config.hidden), row2 = FloatBuffer(count: dense.config.hidden)
+        dw.embedding.embed(77, scale: 2, into: row1.pointer)
+        qw.embedding.embed(77, scale: 2, into: row2.pointer)
+        XCTAssertEqual(row1.array, row2.array, "the same dequantized values")
+        XCTAssertEqual(qw.finalNorm.g[3], dw.finalNorm.g[3])
+    }
+
+    /// A base with fp32 projections has nothing to keep quantized: QLoRA refuses it by name.
+    func testAnUnquantizedBaseIsRefused() throws {
+        let path = try TinyGemma.write()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertThrowsError(try QuantizedGemma(gguf: GGUFFile(path: path))) { error in
+            XCTAssertTrue("\(error)".contains("not quantized") && "\(error)".contains("--method lora"), "\(error)")
+        }
+    }
+}

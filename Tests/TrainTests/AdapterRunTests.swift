@@ -1,0 +1,125 @@
+import Foundation
+import Model
+import TestSupport
+import XCTest
+
+/// LoRA and QLoRA through `ft-dist train` on the tiny model (its projections and embedding in
+/// Q8_0, so both methods see the same base values): one trajectory at every rank count and for
+/// both methods, exact resume, peft's file format, and clear refusals of bad input.
+final class AdapterRunTests: XCTestCase {
+    static let adapterFlags = ["--lora-rank", "8", "--lora-alpha", "16"]
+
+    func testLoRAAndQLoRAFollowOneTrajectoryAtEveryRankCount() throws {
+        let dir = try temporaryDirectory("adapters-np")
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny-q8.gguf").path, quantized: true)
+        var reference: [TinyRun.Record]?
+        for method in ["lora", "qlora"] {
+            for ranks in 1...3 {
+                let out = dir.appendingPathComponent("\(method)-np\(ranks)")
+                let r = try TinyRun.train(ranks: ranks, output: out, model: model,
+                                          extra: ["--method", method, "--max-steps", "20"] + Self.adapterFlags)
+                XCTAssertEqual(r.status, 0, "\(method) np=\(ranks): \(r.stderr)")
+                let losses = try TinyRun.losses(out)
+                XCTAssertEqual(losses.count, 20)
+                if let reference {
+                    let worst = TinyRun.worstRelativeLossDifference(reference, losses)
+                    XCTAssertLessThan(worst, 1e-5, "\(method) np=\(ranks) against lora np=1")
+                    print("\(method) np=\(ranks) vs lora np=1: worst loss relative difference \(worst)")
+                } else {
+                    reference = losses
+                    XCTAssertLessThan(losses.last!.loss, losses.first!.loss, "the adapters should learn")
+                }
+            }
+        }
+    }
+
+    func testResumeIsBitIdentical() throws {
+        let dir = try temporaryDirectory("adapters-resume")
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny-q8.gguf").path, quantized: true)
+        for (method, ranks) in [("lora", 2), ("qlora", 1)] {
+            let straight = dir.appendingPathComponent("\(method)-straight"), split = dir.appendingPathComponent("\(method)-split")
+            let flags = ["--method", method] + Self.adapterFlags
+            var r = try TinyRun.train(ranks: ranks, output: straight, model: model, extra: flags + ["--max-steps", "20"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            r = try TinyRun.train(ranks: ranks, output: split, model: model, extra: flags + ["--max-steps", "10"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            r = try TinyRun.train(ranks: ranks, output: split, model: model, extra: flags + ["--max-steps", "20", "--resume", "latest"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let a = try TinyRun.losses(straight), b = try TinyRun.losses(split)
+            XCTAssertEqual(a.map(\.loss), b.map(\.loss), "\(method): 10 + resume + 10 = 20 straight, bit for bit")
+            XCTAssertEqual(a.map(\.grad_norm), b.map(\.grad_norm))
+            let file = "checkpoint-000020/adapter_model.safetensors"
+            XCTAssertEqual(try Data(contentsOf: straight.appendingPathComponent(file)), try Data(contentsOf: split.appendingPathComponent(file)),
+                           "\(method): the same adapters")
+        }
+    }
+
+    func testCheckpointsArePeftAdaptersOverARecordedBase() throws {
+        let dir = try temporaryDirectory("adapters-files")
+        let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny-q8.gguf").path, quantized: true)
+        let run = dir.appendingPathComponent("run")
+        var r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "qlora", "--max-steps", "3"] + Self.adapterFlags)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let checkpoint = run.appendingPathComponent("checkpoint-000003")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: checkpoint.path)),
+                       ["adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "trainer_state.json"],
+                       "no copy of the base")
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: checkpoint.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        XCTAssertEqual(config["peft_type"] as? String, "LORA")
+        XCTAssertEqual(config["task_type"] as? String, "CAUSAL_LM")
+        XCTAssertEqual(config["r"] as? Int, 8)
+        XCTAssertEqual(config["lora_alpha"] as? Double, 16)
+        XCTAssertEqual(config["lora_dropout"] as? Double, 0.05)
+        XCTAssertEqual(config["use_rslora"] as? Bool, false)
+        XCTAssertEqual(config["target_modules"] as? [String], ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+        XCTAssertEqual(config["base_model_name_or_path"] as? String, model)
+        let weights = try Safetensors.File(path: checkpoint.appendingPathComponent("adapter_model.safetensors").path)
+        let c = TinyGemma.config()
+        XCTAssertEqual(weights.tensors.count, c.layers * 7 * 2)
+        XCTAssertEqual(weights.tensors["base_model.model.model.layers.1.self_attn.k_proj.lora_A.weight"]?.shape, [8, c.hidden])
+        XCTAssertEqual(weights.tensors["base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"]?.shape, [c.hidden, 8])
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: checkpoint.appendingPathComponent("trainer_state.json"))) as! [String: Any]
+        let base = try XCTUnwrap(state["base"] as? [String: Any])
+        XCTAssertEqual(base["sha256"] as? String, try SHA256.hex(file: model))
+        XCTAssertEqual(base["path"] as? String, model)
+
+        // eval and predict take the adapter checkpoint as it is (base + adapters)
+        r = try Launch.ftdist(["predict", "--model", checkpoint.path, "--data", TestPaths.dataDir.path, "--json", "my card is lost"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)), r.stdout)
+        // another model at the recorded path: refused by its sha256, naming both
+        let other = try TinyGemma.write(seed: 99, to: dir.appendingPathComponent("other.gguf").path, quantized: true)
+        try FileManager.default.removeItem(atPath: model)
+        try FileManager.default.copyItem(atPath: other, toPath: model)
+        r = try Launch.ftdist(["predict", "--model", checkpoint.path, "--data", TestPaths.dataDir.path, "my card is lost"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("is another model"), r.stderr)
+        r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "qlora", "--max-steps", "4", "--resume", "latest"] + Self.adapterFlags)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("is another model"), r.stderr)
+    }
+
+    /// Bad adapter flags and a base QLoRA cannot keep quantized: one message naming the flag or
+    /// file, a non-zero exit, and no run directory.
+    func testBadInputIsRefusedBeforeAnythingIsWritten() throws {
+        let dir = try temporaryDirectory("adapters-bad")
+        let fp32 = try TinyRun.model(in: dir)
+        let cases: [([String], String)] = [
+            (["--method", "lora", "--lora-rank", "0"], "--lora-rank 0 must be between 1 and 16"),
+            (["--method", "lora", "--lora-rank", "17"], "--lora-rank 17 must be between 1 and 16"),
+            (["--method", "lora", "--lora-targets", "q_proj,wrong_proj"], "wrong_proj"),
+            (["--method", "lora", "--lora-dropout", "1"], "--lora-dropout"),
+            (["--method", "lora", "--lora-dropout", "-0.5"], "--lora-dropout"),
+            (["--method", "loraa"], "--method must be full, lora or qlora"),
+            (["--method", "qlora"], "not quantized"),
+        ]
+        for (flags, message) in cases {
+            let out = dir.appendingPathComponent("run")
+            let r = try Launch.ftdist(["train", "--model", fp32, "--data", TestPaths.dataDir.path, "--output", out.path, "--max-steps", "2"] + flags)
+            XCTAssertNotEqual(r.status, 0, "\(flags)")
+            XCTAssertTrue(r.stderr.contains(message), "\(flags): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(flags): a trap instead of a message")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(flags): nothing may be written")
+        }
+    }
+}
