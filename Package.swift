@@ -31,7 +31,9 @@ let package = Package(
         // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
         .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"]),
+        // Fixtures/: small files made once by bench/ scripts with the peers, read by path
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"],
+                    exclude: ["Fixtures"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Train", "TestSupport"]),
     ],

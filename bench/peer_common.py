@@ -221,3 +221,44 @@ def check_tokenizer(tok, vectors: Path = REFERENCE / "tokenizer_vectors.jsonl"):
     return {"rows": len(rows), "mismatches": len(bad), "first": bad[:3],
             "rows_with_ids_parse_special": sum("ids_parse_special" in r for r in rows),
             "default_mode_mismatches": len(bad_default), "default_first": bad_default[:3]}
+
+
+# --- LoRA as ft-dist initialises it (Sources/Model/Tensors/CounterRandom.swift and
+# TrainableParameters.init(lora:…)): A uniform in (−1/√in, 1/√in) from SplitMix64-mixed
+# counters keyed by (seed, 0x104A, tensor index), B zero — so peft can start from exactly
+# ft-dist's initial adapter without ft-dist writing one.
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+_M64 = (1 << 64) - 1
+
+
+def _mix(z):
+    """SplitMix64's finalizer on numpy uint64 arrays (wrapping arithmetic)."""
+    import numpy as np
+
+    with np.errstate(over="ignore"):
+        z = (z + np.uint64(0x9E3779B97F4A7C15)).astype(np.uint64)
+        z = ((z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)).astype(np.uint64)
+        z = ((z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)).astype(np.uint64)
+        return z ^ (z >> np.uint64(31))
+
+
+def _key(*parts):
+    import numpy as np
+
+    k = np.uint64(0x5851F42D4C957F2D)
+    for p in parts:
+        k = _mix(np.uint64(k ^ np.uint64(p & _M64)))
+    return k
+
+
+def ftdist_lora_a(seed: int, tensor_index: int, rank: int, inputs: int):
+    """lora_A [rank, inputs] of the adapter tensor at `tensor_index` (A tensors are the even
+    indices: 2 · (layer · targets + target))."""
+    import numpy as np
+
+    key = _key(seed, 0x104A, tensor_index)
+    idx = np.arange(rank * inputs, dtype=np.uint64)
+    bits = _mix(key ^ _mix(idx))
+    u = (bits >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    bound = np.float32(1) / np.sqrt(np.float32(inputs))
+    return ((np.float32(2) * u - np.float32(1)) * bound).astype(np.float32).reshape(rank, inputs)

@@ -10,8 +10,14 @@ Step:  right-padded batch + attention mask -> full logits -> sum of token CE ove
        (0.9, 0.999), 1e-8, wd 0) -> cosine schedule over 1878 steps.
 Timed: forward + backward + clip + optimizer + scheduler (not tokenization / batch build).
 
+--method lora: the same with peft — LoraConfig(r 16, alpha 32, dropout 0, the seven
+projections), AdamW over the adapters at lr 2e-4; --lora-init ftdist starts from exactly the
+adapter ft-dist initialises from --seed 42 (peft_common.ftdist_lora_a), --write-fixture FILE
+records the steps' losses and grad norms (the parity fixture of ft-dist's LoRA tests).
+
 Run with the venv from bench/setup_peer.sh:
     .venv-peer/bin/python bench/peer_pytorch.py --steps 12 --threads 2 [--json FILE]
+    .venv-peer/bin/python bench/peer_pytorch.py --method lora --steps 12 --threads 2
 """
 
 from __future__ import annotations
@@ -71,6 +77,14 @@ def main() -> int:
     ap.add_argument("--no-tokenizer-check", action="store_true",
                     help="skip comparing the tokenizer with all rows of tokenizer_vectors.jsonl")
     ap.add_argument("--json", default=None, help="also write the summary JSON to this file")
+    ap.add_argument("--method", default="full", choices=["full", "lora"], help="full fine-tuning or peft LoRA")
+    ap.add_argument("--lora-rank", type=int, default=16)
+    ap.add_argument("--lora-alpha", type=float, default=32)
+    ap.add_argument("--lora-dropout", type=float, default=0.0, help="0 for timing and parity (ft-dist's masks differ from torch's)")
+    ap.add_argument("--lora-init", default="ftdist", choices=["ftdist", "peft"],
+                    help="ftdist: ft-dist's initial adapter for --seed 42; peft: peft's own random init")
+    ap.add_argument("--lr", type=float, default=None, help="default 5e-5 (full), 2e-4 (lora)")
+    ap.add_argument("--write-fixture", default=None, help="write the steps' loss/grad norm/lr as a small JSON fixture")
     args = ap.parse_args()
 
     import torch
@@ -91,6 +105,27 @@ def main() -> int:
     pc.log(f"[peer] model loaded via {loader} in {time.perf_counter() - t0:.1f} s: "
            f"{type(model).__name__}, {n_params:,} parameters, dtype {next(model.parameters()).dtype}")
     assert n_params == 268_098_176, n_params
+    if args.method == "lora":
+        import peft
+
+        cfg = peft.LoraConfig(r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                              target_modules=pc.LORA_TARGETS, bias="none", task_type="CAUSAL_LM")
+        model = peft.get_peft_model(model, cfg)
+        if args.lora_init == "ftdist":
+            with torch.no_grad():
+                index = 0
+                for layer in range(model.base_model.model.config.num_hidden_layers):
+                    for target in pc.LORA_TARGETS:
+                        parent = "self_attn" if target in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+                        module = getattr(getattr(model.base_model.model.model.layers[layer], parent), target)
+                        a = module.lora_A["default"].weight
+                        a.copy_(torch.from_numpy(pc.ftdist_lora_a(42, index, a.shape[0], a.shape[1])))
+                        module.lora_B["default"].weight.zero_()
+                        index += 2
+        model.train()
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        pc.log(f"[peer] peft {peft.__version__} LoRA r {args.lora_rank} alpha {args.lora_alpha} dropout {args.lora_dropout}, "
+               f"init {args.lora_init}: {trainable:,} trainable parameters")
 
     t0 = time.perf_counter()
     tok = pc.load_tokenizer(gguf_path)
@@ -122,9 +157,10 @@ def main() -> int:
     if args.reference and Path(args.reference).is_file():
         ref = {s["step"]: s for s in json.loads(Path(args.reference).read_text())["steps"]}
 
-    opt = torch.optim.AdamW(model.parameters(), lr=5e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
-    sched = transformers.get_cosine_schedule_with_warmup(opt, 0, pc.TOTAL_STEPS)
     params = [p for p in model.parameters() if p.requires_grad]
+    lr0 = args.lr if args.lr is not None else (5e-5 if args.method == "full" else 2e-4)
+    opt = torch.optim.AdamW(params, lr=lr0, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    sched = transformers.get_cosine_schedule_with_warmup(opt, 0, pc.TOTAL_STEPS)
 
     results = []
     for step in range(1, args.steps + 1):
@@ -173,7 +209,7 @@ def main() -> int:
            f"3-epoch recipe ({pc.TOTAL_STEPS} steps) ≈ {median * pc.TOTAL_STEPS / 3600:.2f} h")
 
     parity = []
-    if ref:
+    if ref and args.method == "full":
         pc.log("[peer] parity with reference/train_trajectory.json (relative differences):")
         for r in results:
             s = ref.get(r["step"])
@@ -191,8 +227,18 @@ def main() -> int:
                    f"lr rel {d['lr']:.2e}  tokens/label_tokens equal: "
                    f"{d.get('tokens_equal')}/{d.get('label_tokens_equal')}")
 
+    if args.write_fixture:
+        fixture = {"made_by": "bench/peer_pytorch.py " + " ".join(sys.argv[1:]), "torch": torch.__version__,
+                   "transformers": transformers.__version__, "method": args.method, "lora_rank": args.lora_rank,
+                   "lora_alpha": args.lora_alpha, "lora_dropout": args.lora_dropout, "lora_init": args.lora_init,
+                   "lr": lr0, "steps": [{k: r[k] for k in ("step", "loss", "grad_norm", "lr", "tokens", "label_tokens")}
+                                        for r in results]}
+        Path(args.write_fixture).write_text(json.dumps(fixture, indent=1) + "\n")
+        pc.log(f"[peer] fixture written to {args.write_fixture}")
+
     summary = {
-        "peer": "pytorch",
+        "peer": "pytorch" if args.method == "full" else "pytorch+peft",
+        "method": args.method,
         "threads": args.threads,
         "median_step_seconds": median,
         "steps": results,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Creates .venv-peer/ at the repo root with PyTorch + transformers for the peer benchmark
-# (bench/peer_pytorch.py, bench/check_hf_checkpoint.py). Idempotent: does nothing when
-# the venv already imports every package.
+# Creates .venv-peer/ at the repo root with PyTorch + transformers + peft for the peer
+# benchmark (bench/peer_pytorch.py, its --peft-lora variant), the peft parity fixture and the
+# interop checks (bench/check_hf_checkpoint.py, bench/check_peft_adapter.py). Idempotent: does
+# nothing when the venv already imports every package.
 #
-# Packages: torch transformers gguf numpy safetensors, plus accelerate (transformers
+# Packages: torch transformers peft gguf numpy safetensors, plus accelerate (transformers
 # refuses to load a GGUF without it). Only PyPI is reachable here (no download.pytorch.org).
 # PyPI's Linux torch wheel is the CUDA build and pulls ~3 GB of nvidia-*/cuda-* wheels; it runs fine on CPU. That is the
 # default, because it is the same build (torch 2.15) the reference fixtures were made with.
@@ -21,8 +22,8 @@ MODE="${PEER_TORCH:-pypi}"
 
 check() {
   "$VENV/bin/python" - <<'PY' 2>/dev/null
-import torch, transformers, gguf, numpy, safetensors, accelerate
-print(f"torch {torch.__version__}  transformers {transformers.__version__}  "
+import torch, transformers, peft, gguf, numpy, safetensors, accelerate
+print(f"torch {torch.__version__}  transformers {transformers.__version__}  peft {peft.__version__}  "
       f"gguf {getattr(gguf, '__version__', '?')}  numpy {numpy.__version__}  "
       f"safetensors {safetensors.__version__}")
 PY
@@ -50,7 +51,7 @@ if [ "$MODE" = "cpu" ]; then
   fi
 fi
 
-"${PIP[@]}" "$torch_spec" transformers gguf numpy safetensors accelerate
+"${PIP[@]}" "$torch_spec" transformers peft gguf numpy safetensors accelerate
 end=$(date +%s)
 check
 echo "setup_peer: installed into $VENV in $((end - start)) s"

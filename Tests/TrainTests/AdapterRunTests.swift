@@ -87,6 +87,31 @@ final class AdapterRunTests: XCTestCase {
         r = try Launch.ftdist(["predict", "--model", checkpoint.path, "--data", TestPaths.dataDir.path, "--json", "my card is lost"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)), r.stdout)
+        // merged into the base: the same log-probabilities without the adapters
+        let merged = dir.appendingPathComponent("merged")
+        r = try Launch.ftdist(["merge", checkpoint.path, "--output", merged.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: merged.appendingPathComponent("model.safetensors").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: merged.appendingPathComponent("config.json").path))
+        func ranking(_ model: String) throws -> [Double] {
+            let r = try Launch.ftdist(["predict", "--model", model, "--data", TestPaths.dataDir.path, "--top-k", "77", "--json",
+                                       "my card is lost", "how do I top up"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try r.stdout.split(separator: "\n").flatMap { line -> [Double] in
+                let ranked = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any])["ranking"] as! [[String: Any]]
+                return ranked.sorted { ($0["intent"] as! String) < ($1["intent"] as! String) }.map { $0["log_probability"] as! Double }
+            }
+        }
+        let viaAdapters = try ranking(checkpoint.path), viaMerge = try ranking(merged.path)
+        XCTAssertEqual(viaAdapters.count, 2 * 77)
+        for (a, b) in zip(viaAdapters, viaMerge) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+        r = try Launch.ftdist(["merge", checkpoint.path, "--output", merged.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("exists already"), r.stderr)
+        r = try Launch.ftdist(["merge", merged.path, "--output", dir.appendingPathComponent("again").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("holds no adapters"), r.stderr)
+
         // another model at the recorded path: refused by its sha256, naming both
         let other = try TinyGemma.write(seed: 99, to: dir.appendingPathComponent("other.gguf").path, quantized: true)
         try FileManager.default.removeItem(atPath: model)

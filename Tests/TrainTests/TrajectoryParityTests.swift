@@ -59,10 +59,11 @@ final class TrajectoryParityTests: XCTestCase {
 enum RealTrainer {
     static var modelPath: String { TestPaths.modelPath }
 
-    static func make(options configure: (inout TrainingOptions) -> Void = { _ in },
+    /// `quantized`: the base stays in the GGUF's blocks (QLoRA's base).
+    static func make(options configure: (inout TrainingOptions) -> Void = { _ in }, quantized: Bool = false,
                      comm: Communicator = SingleProcessCommunicator()) throws -> Trainer {
         let gguf = try GGUFFile(path: modelPath)
-        let model = try GemmaModel(gguf: gguf)
+        let model: GemmaBase = quantized ? try QuantizedGemma(gguf: gguf) : try GemmaModel(gguf: gguf)
         let tokenizer = try Tokenizer(gguf: gguf)
         var options = TrainingOptions(modelPath: modelPath, dataDir: DataFixtures.banking77Dir.path, output: "")
         configure(&options)

@@ -11,6 +11,11 @@ extension Safetensors {
     }
 }
 
+extension GemmaModel {
+    /// Entries for model.safetensors: every tensor of the model under its HF name.
+    public func hfSafetensorsEntries() -> [Safetensors.Entry] { Safetensors.hfEntries(layout.tensors, values: parameters) }
+}
+
 extension GemmaConfig {
     /// config.json as transformers writes it for Gemma3ForCausalLM (text only), with the
     /// special ids of the tokenizer the model was trained with.

@@ -18,8 +18,8 @@ public struct LoadedModel {
 /// Load a model for inference from a GGUF file, a full checkpoint directory (config.json +
 /// model.safetensors) or an adapter checkpoint (peft's adapter_config.json +
 /// adapter_model.safetensors over the base it names). The tokenizer always comes from a GGUF:
-/// the file itself, or for a checkpoint the GGUF it was trained from (trainer_state.json),
-/// else the installed model.
+/// the file itself, or for a checkpoint the GGUF it was trained from (trainer_state.json) or
+/// merged from (merged_from.json), else the installed model.
 public enum ModelSource {
     public static func load(_ path: String, tokenizerGGUF: String? = nil) throws -> LoadedModel {
         var isDir: ObjCBool = false
@@ -46,7 +46,7 @@ public enum ModelSource {
             try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: optimizer,
                                              expectedChecksum: state.parameterChecksum, directory: path)
         }
-        let source = tokenizerGGUF ?? [state?.options.modelPath, DefaultPaths.model].compactMap { $0 }
+        let source = tokenizerGGUF ?? [state?.options.modelPath, MergedSource.read(directory: path)?.base, DefaultPaths.model].compactMap { $0 }
             .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
         let tokenizer = try Tokenizer(gguf: GGUFFile(path: source))
         guard tokenizer.vocabularySize == model.config.vocabSize else {
@@ -60,22 +60,12 @@ public enum ModelSource {
     /// model.
     private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
                                      tokenizerGGUF: String?) throws -> LoadedModel {
-        let (lora, named) = try PeftAdapterFiles.readConfig(directory: path)
-        let basePath = state?.base?.path ?? named.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil } ?? DefaultPaths.model
-        guard FileManager.default.fileExists(atPath: basePath) else {
-            throw ModelFileError(file: basePath, "the base of the adapters in \(path) is missing")
-        }
-        if let record = state?.base { try record.verify(basePath, for: path) }
-        let gguf = try GGUFFile(path: basePath)
+        let checkpoint = try AdapterCheckpoint(path, state: state)
+        let gguf = try GGUFFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
         let base: GemmaBase = state?.options.method == .qlora ? try QuantizedGemma(gguf: gguf) : try GemmaModel(gguf: gguf)
         let tokenizer = try Tokenizer(gguf: tokenizerGGUF.map { try GGUFFile(path: $0) } ?? gguf)
-        if let problem = lora.problem(for: base.config) { throw ModelFileError(file: path, problem) }
-        let adapters = TrainableParameters(lora: lora, config: base.config, seed: 0)
-        try PeftAdapterFiles.readWeights(directory: path, into: adapters)
-        if let state, ParameterChecksum.hex(ParameterChecksum.of(adapters.values)) != state.parameterChecksum {
-            throw MessageError("\(path): the adapters do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
-        }
+        let adapters = try checkpoint.adapters(for: base.config)
         return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer,
                            template: template, path: path)
     }

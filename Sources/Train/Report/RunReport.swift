@@ -173,6 +173,7 @@ public struct RunReport {
         md += headline + ". Run directory: `\(directory)`.\n\n"
 
         md += "## Summary\n\n| | |\n|---|---|\n"
+        md += "| technique | \(c.techniqueDescription) |\n"
         var ranks = c.worldSize.map { "\($0) rank\($0 == 1 ? "" : "s")" } ?? "unknown"
         if let t = c.blasThreads { ranks += " × \(t) BLAS thread\(t == 1 ? "" : "s")" }
         if let transport = c.transport { ranks += " over \(transport)" }

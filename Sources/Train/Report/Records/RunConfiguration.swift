@@ -19,8 +19,24 @@ public struct RunConfiguration: Equatable {
     public var warmupSteps: Int?
     public var evalSteps: Int?
     public var maxSteps: Int?
+    /// full, lora or qlora (runs before LoRA existed were full fine-tuning).
+    public var method: String?
+    public var loraRank: Int?
+    public var loraAlpha: Double?
+    public var loraDropout: Double?
+    public var loraTargets: [String] = []
 
     public init() {}
+
+    /// "full fine-tuning", or "lora: rank 16, alpha 32, dropout 0.05 on q_proj, …".
+    public var techniqueDescription: String {
+        guard let method, method != "full" else { return "full fine-tuning (every weight, fp32)" }
+        var d = method == "qlora" ? "QLoRA (adapters over the quantized base)" : "LoRA (adapters over the fp32 base)"
+        if let r = loraRank, let a = loraAlpha { d += ": rank \(r), alpha \(String(format: "%g", a))" }
+        if let p = loraDropout { d += ", dropout \(String(format: "%g", p))" }
+        if !loraTargets.isEmpty { d += " on " + loraTargets.joined(separator: ", ") }
+        return d
+    }
 
     /// Read one run_config*.json.
     public init(file path: String) throws {
@@ -46,5 +62,11 @@ public struct RunConfiguration: Equatable {
         warmupSteps = int(o, "warmupSteps")
         evalSteps = int(o, "evalSteps")
         maxSteps = int(o, "maxSteps")
+        method = o["method"] as? String ?? "full"
+        let lora = o["lora"] as? [String: Any] ?? [:]
+        loraRank = int(lora, "rank")
+        loraAlpha = (lora["alpha"] as? NSNumber)?.doubleValue
+        loraDropout = (lora["dropout"] as? NSNumber)?.doubleValue
+        loraTargets = lora["targets"] as? [String] ?? []
     }
 }
