@@ -90,7 +90,10 @@ def main() -> int:
     tok = pc.load_tokenizer(Path(args.base).resolve())
 
     r = subprocess.run([args.ftdist, "predict", "--model", str(ckpt), "--data", str(data_dir), "--top-k", "77", "--json"]
-                       + MESSAGES, capture_output=True, text=True, check=True)
+                       + MESSAGES, capture_output=True, text=True)
+    if r.returncode != 0:
+        pc.log(f"[check] FAIL: ft-dist predict: {r.stderr.strip()}")
+        return 1
     ftdist = [{e["intent"]: e["log_probability"] for e in json.loads(line)["ranking"]} for line in r.stdout.splitlines()]
 
     base, how = pc.load_model(Path(args.base).resolve(), attn="eager")

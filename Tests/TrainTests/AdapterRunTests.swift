@@ -112,6 +112,29 @@ final class AdapterRunTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("holds no adapters"), r.stderr)
 
+        // a peft directory with a tensor this LoRA does not have: named, nothing loaded
+        let foreign = dir.appendingPathComponent("foreign")
+        try FileManager.default.copyItem(at: checkpoint, to: foreign)
+        try FileManager.default.removeItem(at: foreign.appendingPathComponent("trainer_state.json"))
+        let weightsFile = foreign.appendingPathComponent("adapter_model.safetensors").path
+        let original = try Safetensors.File(path: weightsFile)
+        var values: [[Float]] = []
+        var entries: [(String, [Int])] = original.tensors.keys.sorted().map { ($0, original.tensors[$0]!.shape) }
+        entries.append(("base_model.model.model.layers.0.self_attn.q_proj.lora_C.weight", [2, 2]))
+        for (name, shape) in entries {
+            var v = [Float](repeating: 0, count: shape.reduce(1, *))
+            if original.tensors[name] != nil { try v.withUnsafeMutableBufferPointer { try original.read(name, shape: shape, into: $0.baseAddress!) } }
+            values.append(v)
+        }
+        try FileManager.default.removeItem(atPath: weightsFile)
+        try values.withUnsafeBufferPointers { buffers in
+            try Safetensors.write(zip(entries, buffers).map { Safetensors.Entry(name: $0.0.0, shape: $0.0.1, source: $0.1.baseAddress!) }, to: weightsFile)
+        }
+        r = try Launch.ftdist(["predict", "--model", foreign.path, "--data", TestPaths.dataDir.path, "my card is lost"],
+                              environment: ["FTDIST_MODEL": model])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("unexpected tensor base_model.model.model.layers.0.self_attn.q_proj.lora_C.weight"), r.stderr)
+
         // another model at the recorded path: refused by its sha256, naming both
         let other = try TinyGemma.write(seed: 99, to: dir.appendingPathComponent("other.gguf").path, quantized: true)
         try FileManager.default.removeItem(atPath: model)
@@ -146,5 +169,16 @@ final class AdapterRunTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("Fatal error"), "\(flags): a trap instead of a message")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(flags): nothing may be written")
         }
+    }
+}
+
+private extension Array where Element == [Float] {
+    /// Pointers to every inner array's storage, valid inside `body`.
+    func withUnsafeBufferPointers<R>(_ body: ([UnsafeBufferPointer<Float>]) throws -> R) rethrows -> R {
+        func go(_ i: Int, _ acc: [UnsafeBufferPointer<Float>]) throws -> R {
+            if i == count { return try body(acc) }
+            return try self[i].withUnsafeBufferPointer { try go(i + 1, acc + [$0]) }
+        }
+        return try go(0, [])
     }
 }

@@ -71,7 +71,8 @@ public enum Benchmark {
             max(0, $0.seconds - $0.forwardSeconds - $0.headSeconds - $0.backwardSeconds - $0.allReduceSeconds - $0.optimizerSeconds)
         })
         let peaks = try comm.gather(Array(String(ResourceUsage.peakRSSBytes()).utf8), root: 0)
-        guard let peaks else { return nil }
+        let files = try comm.gather(Array(String(ResourceUsage.residentFileBytes()).utf8), root: 0)
+        guard let peaks, let files else { return nil }
         let usefulGF = median(useful) / 1e9, computedGF = median(computed) / 1e9
         return BenchmarkReport(
             ranks: comm.size, transport: comm.transport, blasThreadsPerRank: blasThreads, steps: steps,
@@ -84,6 +85,8 @@ public enum Benchmark {
             medianSplit: split, gradientExchange: trainer.exchange.description,
             exchangeAllReduceSeconds: exchanged, plainMPIAllReduceSeconds: plain,
             peakRSSBytesPerRank: peaks.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
+            residentFileBytesPerRank: files.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
+            method: trainer.options.method.rawValue, trainableParameters: trainer.trainable.count,
             stepSeconds: records.map(\.seconds))
     }
 

@@ -36,6 +36,11 @@ public struct BenchmarkReport: Codable {
     public var exchangeAllReduceSeconds: Double?
     public var plainMPIAllReduceSeconds: Double?
     public var peakRSSBytesPerRank: [Int]
+    /// The file-backed part of each rank's resident memory at the end (a quantized base).
+    public var residentFileBytesPerRank: [Int]?
+    /// full, lora or qlora, and how many parameters were trained.
+    public var method: String?
+    public var trainableParameters: Int?
     public var stepSeconds: [Double]
 }
 

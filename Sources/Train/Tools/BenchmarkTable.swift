@@ -6,6 +6,7 @@ public enum BenchmarkTable {
         let s = r.medianSplit
         var out = String(format: "ft-dist bench: %d rank(s) × %d BLAS thread(s), %d steps (medians of steps 2–%d)\n",
                          r.ranks, r.blasThreadsPerRank, r.steps, r.steps)
+        if let method = r.method, let n = r.trainableParameters { out += "  method \(method), \(n) trained parameters\n" }
         out += String(format: "  seconds per global batch of 16  %.3f\n", r.medianStepSeconds)
         out += String(format: "  examples/s                      %.2f\n", r.examplesPerSecond)
         out += String(format: "  tokens/s                        %.0f\n", r.tokensPerSecond)
@@ -23,6 +24,9 @@ public enum BenchmarkTable {
                           e, r.gradientExchange, p)
         }
         out += "  peak RSS per rank: " + r.peakRSSBytesPerRank.map { String(format: "%.2f GB", Double($0) / 1e9) }.joined(separator: ", ")
+        if let files = r.residentFileBytesPerRank {
+            out += " (file-backed at the end: " + files.map { String(format: "%.2f GB", Double($0) / 1e9) }.joined(separator: ", ") + ")"
+        }
         return out
     }
 }
