@@ -38,19 +38,20 @@ MESSAGES = [
 
 
 def intent_log_probs(model, tok, torch, template: str, intents: list[str]) -> list[dict]:
+    """Per message, log P(" intent" <eos> | prompt) of every intent: one batch of 77 sequences,
+    right-padded (causal attention: padding after a sequence cannot change its logits)."""
     out = []
+    targets = [pc.encode(tok, " " + name) + [pc.EOS] for name in intents]
     with torch.no_grad():
         for text in MESSAGES:
             prompt = [pc.BOS] + pc.encode(tok, template.replace("{text}", text))
+            rows = [prompt + t for t in targets]
+            width = max(len(r) for r in rows)
+            ids = torch.tensor([r + [pc.PAD] * (width - len(r)) for r in rows])
+            logp = torch.log_softmax(model(input_ids=ids).logits.float(), dim=-1)
             scores = {}
-            for name in intents:
-                target = pc.encode(tok, " " + name) + [pc.EOS]
-                ids = torch.tensor([prompt + target])
-                logp = torch.log_softmax(model(input_ids=ids).logits[0].float(), dim=-1)
-                total = 0.0
-                for i, t in enumerate(target):
-                    total += logp[len(prompt) - 1 + i, t].item()
-                scores[name] = total
+            for k, (name, target) in enumerate(zip(intents, targets)):
+                scores[name] = sum(logp[k, len(prompt) - 1 + i, t].item() for i, t in enumerate(target))
             out.append(scores)
     return out
 

@@ -77,10 +77,12 @@ public final class LoRAProjection: Projection {
         var input = x
         if dropsOut { dropout(x, factors: s.m, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
         // u = x̃ Aᵀ [n, r];  y += s · u Bᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
-                    1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(rank),
-                    scale, s.u, Int32(rank), b, Int32(rank), 1, y, Int32(outputs))
+        BLASThreads.singleThreaded {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
+                        1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(rank),
+                        scale, s.u, Int32(rank), b, Int32(rank), 1, y, Int32(outputs))
+        }
     }
 
     public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int,
@@ -90,27 +92,33 @@ public final class LoRAProjection: Projection {
         var input = x
         if dropsOut { dropout(x, factors: s.m, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
         // everything that reads x comes before the base writes dx (dx may be x's buffer)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
-                    1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
-        // dB += s · dyᵀ u [out, r];  du = s · dy B [n, r];  dA += duᵀ x̃ [r, in]
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(rank), Int32(n),
-                    scale, dy, Int32(outputs), s.u, Int32(rank), 1, gradients + bOffset, Int32(rank))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(rank), Int32(outputs),
-                    scale, dy, Int32(outputs), b, Int32(rank), 0, s.du, Int32(rank))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rank), Int32(inputs), Int32(n),
-                    1, s.du, Int32(rank), input, Int32(inputs), 1, gradients + aOffset, Int32(inputs))
+        BLASThreads.singleThreaded {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
+                        1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
+            // dB += s · dyᵀ u [out, r];  du = s · dy B [n, r];  dA += duᵀ x̃ [r, in]
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(rank), Int32(n),
+                        scale, dy, Int32(outputs), s.u, Int32(rank), 1, gradients + bOffset, Int32(rank))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(rank), Int32(outputs),
+                        scale, dy, Int32(outputs), b, Int32(rank), 0, s.du, Int32(rank))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rank), Int32(inputs), Int32(n),
+                        1, s.du, Int32(rank), input, Int32(inputs), 1, gradients + aOffset, Int32(inputs))
+        }
         base.backward(dx: dx, dy: dy, x: x, rows: n, accumulate: accumulate, gradients: gradients)
         // dx += (du A) ⊙ m: the adapter's path back to x
         if dropsOut {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
-                        1, s.du, Int32(rank), a, Int32(inputs), 0, s.t, Int32(inputs))
+            BLASThreads.singleThreaded {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
+                            1, s.du, Int32(rank), a, Int32(inputs), 0, s.t, Int32(inputs))
+            }
             let t = s.t, m = s.m
             parallelChunks(0..<(n * inputs / 8), chunk: 1 << 12) { _, lo, hi in
                 for i in stride(from: lo * 8, to: hi * 8, by: 8) { store8(load8(dx + i) + load8(t + i) * load8(m + i), dx + i) }
             }
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
-                        1, s.du, Int32(rank), a, Int32(inputs), 1, dx, Int32(inputs))
+            BLASThreads.singleThreaded {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
+                            1, s.du, Int32(rank), a, Int32(inputs), 1, dx, Int32(inputs))
+            }
         }
     }
 }

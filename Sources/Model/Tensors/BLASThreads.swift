@@ -17,4 +17,15 @@ public enum BLASThreads {
         set(max(1, ProcessInfo.processInfo.activeProcessorCount / max(local, 1)))
         return count
     }
+
+    /// Runs `body` with OpenBLAS on one thread: for the many small products of the adapters
+    /// (rank 16), where waking and joining the other threads costs more than the arithmetic.
+    @inline(__always)
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let n = count
+        if n == 1 { return try body() }
+        set(1)
+        defer { set(n) }
+        return try body()
+    }
 }
