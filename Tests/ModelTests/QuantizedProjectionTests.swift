@@ -61,6 +61,34 @@ final class QuantizedProjectionTests: XCTestCase {
         XCTAssertEqual(qw.finalNorm.g[3], dw.finalNorm.g[3])
     }
 
+    /// Across chunks of 7 rows (the real head has 20 chunks): y's columns, dy's columns and the
+    /// accumulation into a pre-filled dx line up.
+    func testChunkedProductsLineUp() throws {
+        let path = try TinyGemma.write(quantized: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gguf = try GGUFFile(path: path)
+        let dense = GemmaWeights(model: try GemmaModel(gguf: gguf)).layers[1].gate
+        let info = gguf.tensor(named: "blk.1.ffn_gate.weight")!
+        let chunked = QuantizedProjection(type: info.type, blocks: gguf.rawData(info).baseAddress!, inputs: dense.inputs,
+                                          outputs: dense.outputs, scratch: GrowableBuffer(), rowsPerChunk: 7)
+        var rng = SplitMix64(seed: 9)
+        let rows = 3
+        let x = FloatBuffer(count: rows * dense.inputs), dy = FloatBuffer(count: rows * dense.outputs)
+        for i in 0..<x.count { x[i] = rng.normal() }
+        for i in 0..<dy.count { dy[i] = rng.normal() }
+        let y1 = FloatBuffer(count: dy.count), y2 = FloatBuffer(count: dy.count)
+        dense.forward(y1.pointer, x.pointer, rows: rows)
+        chunked.forward(y2.pointer, x.pointer, rows: rows)
+        let dx1 = FloatBuffer(count: x.count), dx2 = FloatBuffer(count: x.count), g = FloatBuffer(count: 1)
+        for i in 0..<x.count { dx1[i] = 0.5; dx2[i] = 0.5 }
+        dense.backward(dx: dx1.pointer, dy: dy.pointer, x: x.pointer, rows: rows, accumulate: true, gradients: g.pointer)
+        chunked.backward(dx: dx2.pointer, dy: dy.pointer, x: x.pointer, rows: rows, accumulate: true, gradients: g.pointer)
+        for (a, b) in [(y1, y2), (dx1, dx2)] {
+            for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-4, "index \(i)") }
+        }
+        XCTAssertNotEqual(dx2[0], 0.5, "accumulated, not left alone")
+    }
+
     /// A base with fp32 projections has nothing to keep quantized: QLoRA refuses it by name.
     func testAnUnquantizedBaseIsRefused() throws {
         let path = try TinyGemma.write()

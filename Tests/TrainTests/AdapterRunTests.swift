@@ -102,9 +102,11 @@ final class AdapterRunTests: XCTestCase {
                 return ranked.sorted { ($0["intent"] as! String) < ($1["intent"] as! String) }.map { $0["log_probability"] as! Double }
             }
         }
-        let viaAdapters = try ranking(checkpoint.path), viaMerge = try ranking(merged.path)
+        let viaAdapters = try ranking(checkpoint.path), viaMerge = try ranking(merged.path), viaBase = try ranking(model)
         XCTAssertEqual(viaAdapters.count, 2 * 77)
         for (a, b) in zip(viaAdapters, viaMerge) { XCTAssertEqual(a, b, accuracy: 1e-3) }
+        let moved = zip(viaAdapters, viaBase).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(moved, 0.05, "three steps of adapters must move the log-probabilities away from the base's")
         r = try Launch.ftdist(["merge", checkpoint.path, "--output", merged.path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("exists already"), r.stderr)
@@ -153,11 +155,15 @@ final class AdapterRunTests: XCTestCase {
         let dir = try temporaryDirectory("adapters-bad")
         let fp32 = try TinyRun.model(in: dir)
         let cases: [([String], String)] = [
-            (["--method", "lora", "--lora-rank", "0"], "--lora-rank 0 must be between 1 and 16"),
+            (["--method", "lora", "--lora-rank", "0"], "--lora-rank must be at least 1"),
             (["--method", "lora", "--lora-rank", "17"], "--lora-rank 17 must be between 1 and 16"),
             (["--method", "lora", "--lora-targets", "q_proj,wrong_proj"], "wrong_proj"),
             (["--method", "lora", "--lora-dropout", "1"], "--lora-dropout"),
             (["--method", "lora", "--lora-dropout", "-0.5"], "--lora-dropout"),
+            (["--method", "lora", "--lora-alpha", "0"], "--lora-alpha must be a positive number"),
+            (["--method", "lora", "--lora-alpha", "nan"], "--lora-alpha must be a positive number"),
+            (["--method", "lora", "--lora-targets", "q_proj,k_proj", "--lora-rank", "17"], "--lora-rank 17 must be between 1 and 16"),
+            (["--lora-rank", "4"], "shape the adapters of --method lora or qlora"),
             (["--method", "loraa"], "--method must be full, lora or qlora"),
             (["--method", "qlora"], "not quantized"),
         ]

@@ -44,7 +44,7 @@ final class LoRAParityTests: XCTestCase {
             XCTAssertEqual(got.tokens, ref.tokens)
             XCTAssertEqual(got.labelTokens, ref.label_tokens)
             XCTAssertLessThan(abs(got.loss - ref.loss) / ref.loss, 1e-3, "loss at step \(ref.step)")
-            XCTAssertLessThan(abs(got.gradNorm - ref.grad_norm) / ref.grad_norm, 1e-2, "grad norm at step \(ref.step)")
+            XCTAssertLessThan(abs(got.gradNorm - ref.grad_norm) / ref.grad_norm, 1e-3, "grad norm at step \(ref.step) (the issue allows 1e-2; fp32 against fp32 agrees far closer)")
             XCTAssertEqual(got.lr, ref.lr, accuracy: 1e-12)
         }
     }

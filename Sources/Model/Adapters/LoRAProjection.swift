@@ -45,24 +45,28 @@ public final class LoRAProjection: Projection {
         return (p, p + nx, p + 2 * nx, p + 2 * nx + nr, p + 2 * nx + 2 * nr)
     }
 
-    /// The dropout factors of this adapter's input in this pass: m = keep / (1 − p) or 0.
+    /// The dropout factors of this adapter's input in this pass: m = keep / (1 − p) or 0
+    /// (written to `factors` when given: the backward needs them, the forward does not).
     /// Each row's mask comes from its own stream (seeded by the adapter's key and the row's
     /// key), 16 bits per element: an element is dropped when its 16 bits fall below
     /// p · 65536, so p is rounded to a multiple of 1/65536. Returns x̃ = x ⊙ m in `xd`.
-    private func dropout(_ x: UnsafePointer<Float>, factors m: UnsafeMutablePointer<Float>, into xd: UnsafeMutablePointer<Float>, rows n: Int) {
-        let key = pass.maskKey(layer: layer, target: target), keys = pass.rowKeys!, inv = 1 / (1 - dropout)
+    private func dropout(_ x: UnsafePointer<Float>, factors m: UnsafeMutablePointer<Float>?, into xd: UnsafeMutablePointer<Float>, rows n: Int) {
+        guard let keys = pass.rowKeys else { preconditionFailure("dropout needs the rows' keys: a training pass sets them") }
+        let key = pass.maskKey(layer: layer, target: target)
+        // p is rounded to a multiple of 1/65536; the kept elements are scaled by 1 / (1 − that p)
         let threshold = UInt32((Double(dropout) * 65536).rounded()), width = inputs
+        let inv = Float(65536) / Float(65536 - threshold)
         parallelChunks(0..<n, chunk: 16) { _, lo, hi in
             for r in lo..<hi {
                 var stream = CounterRandom.mix(key ^ keys[r])
-                let mr = m + r * width, xr = x + r * width, xdr = xd + r * width
+                let mr = m.map { $0 + r * width }, xr = x + r * width, xdr = xd + r * width
                 // four 16-bit draws per 64 bits (every width here is a multiple of 4)
                 for j in stride(from: 0, to: width, by: 4) {
                     let bits = CounterRandom.next(&stream)
                     let draws = SIMD4<UInt32>(UInt32(truncatingIfNeeded: bits & 0xFFFF), UInt32(truncatingIfNeeded: (bits >> 16) & 0xFFFF),
                                               UInt32(truncatingIfNeeded: (bits >> 32) & 0xFFFF), UInt32(truncatingIfNeeded: bits >> 48))
                     let f = SIMD4<Float>(repeating: 0).replacing(with: inv, where: draws .>= SIMD4(repeating: threshold))
-                    UnsafeMutableRawPointer(mr + j).storeBytes(of: f, as: SIMD4<Float>.self)
+                    if let mr { UnsafeMutableRawPointer(mr + j).storeBytes(of: f, as: SIMD4<Float>.self) }
                     let xv = UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD4<Float>.self)
                     UnsafeMutableRawPointer(xdr + j).storeBytes(of: xv * f, as: SIMD4<Float>.self)
                 }
@@ -75,7 +79,7 @@ public final class LoRAProjection: Projection {
         guard n > 0 else { return }
         let s = scratch(rows: n)
         var input = x
-        if dropsOut { dropout(x, factors: s.m, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
+        if dropsOut { dropout(x, factors: nil, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
         // u = x̃ Aᵀ [n, r];  y += s · u Bᵀ
         BLASThreads.singleThreaded {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),

@@ -34,12 +34,29 @@ public enum PeftAdapterFiles {
         guard (d["peft_type"] as? String)?.uppercased() == "LORA" else {
             throw ModelFileError(file: path, "peft_type is \(d["peft_type"] ?? "missing"), expected LORA")
         }
-        guard let r = (d["r"] as? NSNumber)?.intValue, let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue else {
-            throw ModelFileError(file: path, "needs the integer r and the number lora_alpha")
+        guard let rNumber = d["r"] as? NSNumber, !(d["r"] is Bool), rNumber.doubleValue == Double(rNumber.intValue),
+              let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue, !(d["lora_alpha"] is Bool) else {
+            throw ModelFileError(file: path, "needs an integer r and a number lora_alpha")
         }
-        let names: [String]
-        if let list = d["target_modules"] as? [String] { names = list } else if let one = d["target_modules"] as? String { names = [one] } else {
-            throw ModelFileError(file: path, "needs target_modules")
+        let r = rNumber.intValue
+        // what peft can express but these adapters cannot: refused by name, never half-applied
+        func isSet(_ key: String) -> Bool {
+            switch d[key] {
+            case nil, is NSNull: return false
+            case let dict as [String: Any]: return !dict.isEmpty
+            case let list as [Any]: return !list.isEmpty
+            case let flag as Bool: return flag
+            default: return true
+            }
+        }
+        for key in ["rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "use_dora", "modules_to_save"] where isSet(key) {
+            throw ModelFileError(file: path, "\(key) is set: ft-dist's adapters have one rank and alpha on every layer, without DoRA or extra trained modules")
+        }
+        if let bias = d["bias"] as? String, bias != "none" {
+            throw ModelFileError(file: path, "bias is \(bias): ft-dist's adapters train no bias (\"none\")")
+        }
+        guard let names = d["target_modules"] as? [String] else {
+            throw ModelFileError(file: path, "target_modules must be a list of module names (a string is a regular expression in peft)")
         }
         var targets: [LoRAConfig.Target] = []
         for name in names {

@@ -95,6 +95,9 @@ public final class GGUFFile {
         tensorIndex = index
     }
 
+    /// The SHA-256 of the whole file, read through this mapping (no second copy).
+    public func sha256() -> String { SHA256.hex(mapping.bytes) }
+
     public func tensor(named name: String) -> GGUFTensorInfo? {
         tensorIndex[name].map { tensors[$0] }
     }

@@ -42,7 +42,7 @@ public enum SHA256 {
     /// Lower-case hex digest of the file at `path`.
     public static func hex(file path: String) throws -> String {
         let mapping = try FileMapping(path: path)
-        return hex(mapping.bytes)
+        return withExtendedLifetime(mapping) { hex(mapping.bytes) }
     }
 
     @inline(__always)

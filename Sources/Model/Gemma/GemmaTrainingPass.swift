@@ -88,7 +88,10 @@ public final class GemmaTrainingPass {
         var t0 = Date(), t1 = t0, t2 = t0, lossSum = 0.0
         packed.rowKeys.withUnsafeBufferPointer { keys in
             weights.adapterPass?.rowKeys = keys.baseAddress
-            defer { weights.adapterPass?.rowKeys = nil }
+            defer {
+                weights.adapterPass?.rowKeys = nil
+                weights.adapterPass?.training = false
+            }
             t0 = Date()
             embeddingForward()
             packed.positions.withUnsafeBufferPointer { pos in

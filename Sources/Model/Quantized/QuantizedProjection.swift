@@ -20,14 +20,16 @@ public final class QuantizedProjection: TokenEmbedding {
 
     /// `blocks`: the tensor's data (outputs rows of `inputs` elements in `type`'s blocks), which
     /// must outlive the projection; `scratch` may be shared by every projection of a model.
-    public init(type: GGMLType, blocks: UnsafeRawPointer, inputs: Int, outputs: Int, scratch: GrowableBuffer) {
+    /// `rowsPerChunk` (tests) overrides the chunk of at most 8 Mi floats.
+    public init(type: GGMLType, blocks: UnsafeRawPointer, inputs: Int, outputs: Int, scratch: GrowableBuffer,
+                rowsPerChunk: Int? = nil) {
         precondition(inputs % type.blockElements == 0, "a row must be whole blocks")
         self.type = type
         self.blocks = blocks
         self.inputs = inputs
         self.outputs = outputs
         rowBytes = type.byteCount(elements: inputs)!
-        rowsPerChunk = max(1, min(outputs, (1 << 23) / inputs))
+        self.rowsPerChunk = max(1, min(outputs, rowsPerChunk ?? (1 << 23) / inputs))
         self.scratch = scratch
     }
 

@@ -39,7 +39,7 @@ public enum Checkpoint {
                     .write(to: tmp.appendingPathComponent(configFile))
             case .lora:
                 try PeftAdapterFiles.writeWeights(trainable, directory: tmp.path)
-                try PeftAdapterFiles.configJSON(trainable.lora!, baseModel: trainer.options.modelPath)
+                try PeftAdapterFiles.configJSON(trainable.lora!, baseModel: try trainer.baseRecord().path)
                     .write(to: tmp.appendingPathComponent(PeftAdapterFiles.configFile))
             }
             let norms = normWeights(trainable.tensors, of: trainable.values)

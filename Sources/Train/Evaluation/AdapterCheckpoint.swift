@@ -32,7 +32,10 @@ public struct AdapterCheckpoint {
 
     /// The adapters, read and (for an ft-dist checkpoint) checked against the recorded checksum.
     public func adapters(for config: GemmaConfig) throws -> TrainableParameters {
-        if let problem = lora.problem(for: config) { throw ModelFileError(file: path, problem) }
+        // dropout acts in training only: a loaded adapter never applies it
+        var lora = self.lora
+        lora.dropout = 0
+        if let problem = lora.problem(for: config) { throw ModelFileError(file: path + "/" + PeftAdapterFiles.configFile, problem) }
         let adapters = TrainableParameters(lora: lora, config: config, seed: 0)
         try PeftAdapterFiles.readWeights(directory: path, into: adapters)
         if let state, ParameterChecksum.hex(ParameterChecksum.of(adapters.values)) != state.parameterChecksum {

@@ -34,7 +34,11 @@ public final class Trainer {
     /// all leave the loop after the same step.
     public private(set) var stopAgreed = false
 
-    public init(options: TrainingOptions, base: GemmaBase, data: TrainingData, comm: Communicator) throws {
+    /// `baseRecord`: the base file's record taken at load (adapter checkpoints store it);
+    /// computed from `options.modelPath` when first needed if not given.
+    public init(options: TrainingOptions, base: GemmaBase, data: TrainingData, comm: Communicator,
+                baseRecord: BaseModelRecord? = nil) throws {
+        baseRecordCache = baseRecord
         try options.validate()
         if let problem = options.adapterProblem(config: base.config) { throw MessageError.invalidArgument(problem) }
         self.options = options

@@ -96,6 +96,12 @@ public struct TrainingOptions: Codable, Equatable {
         try check(evalSteps >= 0 && holdout >= 0 && evalSamples >= 0, "--eval-steps, --holdout and --eval-samples must be 0 or more")
         try check(evalMaxNewTokens >= 1, "--max-new-tokens must be at least 1")
         _ = try PromptTemplate(promptTemplate)
+        if method != .full {
+            try check(lora.rank >= 1, "--lora-rank must be at least 1")
+            try check(lora.alpha > 0 && lora.alpha.isFinite, "--lora-alpha must be a positive number")
+            try check(lora.dropout >= 0 && lora.dropout < 1, "--lora-dropout must be at least 0 and below 1")
+            try check(!lora.targets.isEmpty, "--lora-targets names no projection")
+        }
     }
 
     /// What the adapters would be wrong about on a model of shape `config` (nil: fine or full).

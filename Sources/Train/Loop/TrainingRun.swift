@@ -33,12 +33,13 @@ public final class TrainingRun {
         try RankAgreement.require("data files", RankAgreement.fingerprint(files: [dataFiles.train, dataFiles.test, dataFiles.intents]), comm: comm)
 
         let loadStart = Date()
-        let (base, tokenizer, data) = try TrainerFactory.load(options: options)
-        // every rank must start from the same base (a quantized one: the same file)
+        let loaded = try TrainerFactory.load(options: options)
+        let (base, tokenizer, data) = (loaded.base, loaded.tokenizer, loaded.data)
+        // every rank must start from the same base (a quantized one: the same file's bytes)
         let baseFingerprint = (base as? GemmaModel).map { ParameterChecksum.hex(ParameterChecksum.of($0.parameters)) }
-            ?? RankAgreement.fingerprint(files: [URL(fileURLWithPath: options.modelPath)])
+            ?? loaded.baseRecord?.sha256 ?? ""
         try RankAgreement.require("initial weights", baseFingerprint, comm: comm)
-        let trainer = try Trainer(options: options, base: base, data: data, comm: comm)
+        let trainer = try Trainer(options: options, base: base, data: data, comm: comm, baseRecord: loaded.baseRecord)
         say(String(format: "ft-dist train: %d rank(s) over %@ (gradients: %@), %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",
                    comm.size, comm.transport, trainer.exchange.description, threads, Date().timeIntervalSince(loadStart), data.train.count, data.validation.count))
 
