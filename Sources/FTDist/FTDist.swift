@@ -14,9 +14,9 @@ struct FTDist: ParsableCommand {
         Single-rank debugging:   ft-dist train --max-steps 30
         Data parallel, one host: mpirun -np 2 ft-dist train   (or launch/local.sh 2)
         Several hosts:           launch/hostfile.sh hostfiles/two-hosts.txt 2
-        The model defaults to models/gemma-3-270m-q4_k_m.gguf and the data to data/banking77
-        (installed by scripts/setup.sh), the run directory to runs/banking77; FTDIST_MODEL,
-        FTDIST_DATA and FTDIST_RUN override them. eval and predict without --model use the
+        The model defaults to models/gemma-3-270m-q4_k_m.gguf and the data to data/banking77 \
+        (installed by scripts/setup.sh), the run directory to runs/banking77; FTDIST_MODEL, \
+        FTDIST_DATA and FTDIST_RUN override them. eval and predict without --model use the \
         newest checkpoint of that run directory (else the installed model) and say which.
         """,
         subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, MergeCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self, ReportCommand.self])

@@ -6,7 +6,7 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Render a training run directory as one page: report.md, loss.svg, accuracy.svg.",
         discussion: """
-        Reads run_config*.json, metrics.jsonl, validation.jsonl and eval-test/metrics.json as
+        Reads run_config*.json, metrics.jsonl, validation.jsonl and eval-test/metrics.json as \
         `ft-dist train` wrote them; works on a finished run and on one still in progress.
         """)
 

@@ -8,15 +8,15 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Fine-tune Gemma 3 270M on Banking77: full, LoRA or QLoRA (defaults: the reference recipe, full).",
         discussion: """
-        Started by mpirun, every rank holds the model (and with --method lora or qlora the
-        adapters) and trains on its shard of each global batch; the gradients of what is trained
-        are all-reduced before each AdamW step; rank 0 writes the run directory:
-        run_config.json, metrics.jsonl (one line per step: loss, grad norm, lr, token counts,
+        Started by mpirun, every rank holds the model (and with --method lora or qlora the \
+        adapters) and trains on its shard of each global batch; the gradients of what is trained \
+        are all-reduced before each AdamW step; rank 0 writes the run directory: \
+        run_config.json, metrics.jsonl (one line per step: loss, grad norm, lr, token counts, \
         seconds, train.csv rows), validation.jsonl, checkpoint-NNNNNN/ and eval-test/.
-        --method lora or qlora trains peft-style adapters (checkpoints in peft's format, with
-        the base's path and sha256) at --lr 2e-4 unless given; every other default stays.
+        --method lora or qlora trains peft-style adapters (checkpoints in peft's format, with \
+        the base's path and sha256) at --lr 2e-4 unless given; every other default stays. \
         Started without mpirun it runs as a single rank.
-        SIGINT/SIGTERM stop the run after the current step with a final checkpoint;
+        SIGINT/SIGTERM stop the run after the current step with a final checkpoint; \
         continue with --resume latest.
         """)
 

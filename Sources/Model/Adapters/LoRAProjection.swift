@@ -45,84 +45,100 @@ public final class LoRAProjection: Projection {
         return (p, p + nx, p + 2 * nx, p + 2 * nx + nr, p + 2 * nx + 2 * nr)
     }
 
-    /// The dropout factors of this adapter's input in this pass: m = keep / (1 − p) or 0
-    /// (written to `factors` when given: the backward needs them, the forward does not).
-    /// Each row's mask comes from its own stream (seeded by the adapter's key and the row's
-    /// key), 16 bits per element: an element is dropped when its 16 bits fall below
-    /// p · 65536, so p is rounded to a multiple of 1/65536. Returns x̃ = x ⊙ m in `xd`.
-    private func dropout(_ x: UnsafePointer<Float>, factors m: UnsafeMutablePointer<Float>?, into xd: UnsafeMutablePointer<Float>, rows n: Int) {
+    /// The dropout factors of rows [lo, hi) of this adapter's input in this pass:
+    /// m = keep / (1 − p) or 0 (written to `factors` when given: the backward needs them, the
+    /// forward does not). Each row's mask comes from its own stream (seeded by the adapter's key
+    /// and the row's key), 16 bits per element: an element is dropped when its 16 bits fall
+    /// below p · 65536, so p is rounded to a multiple of 1/65536. Writes x̃ = x ⊙ m to `xd`.
+    private func dropout(_ x: UnsafePointer<Float>, factors m: UnsafeMutablePointer<Float>?, into xd: UnsafeMutablePointer<Float>,
+                         rows lo: Int, _ hi: Int) {
         guard let keys = pass.rowKeys else { preconditionFailure("dropout needs the rows' keys: a training pass sets them") }
         let key = pass.maskKey(layer: layer, target: target)
         // p is rounded to a multiple of 1/65536; the kept elements are scaled by 1 / (1 − that p)
         let threshold = UInt32((Double(dropout) * 65536).rounded()), width = inputs
         let inv = Float(65536) / Float(65536 - threshold)
-        parallelChunks(0..<n, chunk: 16) { _, lo, hi in
-            for r in lo..<hi {
-                var stream = CounterRandom.mix(key ^ keys[r])
-                let mr = m.map { $0 + r * width }, xr = x + r * width, xdr = xd + r * width
-                // four 16-bit draws per 64 bits (every width here is a multiple of 4)
-                for j in stride(from: 0, to: width, by: 4) {
-                    let bits = CounterRandom.next(&stream)
-                    let draws = SIMD4<UInt32>(UInt32(truncatingIfNeeded: bits & 0xFFFF), UInt32(truncatingIfNeeded: (bits >> 16) & 0xFFFF),
-                                              UInt32(truncatingIfNeeded: (bits >> 32) & 0xFFFF), UInt32(truncatingIfNeeded: bits >> 48))
-                    let f = SIMD4<Float>(repeating: 0).replacing(with: inv, where: draws .>= SIMD4(repeating: threshold))
-                    if let mr { UnsafeMutableRawPointer(mr + j).storeBytes(of: f, as: SIMD4<Float>.self) }
-                    let xv = UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD4<Float>.self)
-                    UnsafeMutableRawPointer(xdr + j).storeBytes(of: xv * f, as: SIMD4<Float>.self)
-                }
+        for r in lo..<hi {
+            var stream = CounterRandom.mix(key ^ keys[r])
+            let mr = m.map { $0 + r * width }, xr = x + r * width, xdr = xd + r * width
+            // four 16-bit draws per 64 bits (every width here is a multiple of 4)
+            for j in stride(from: 0, to: width, by: 4) {
+                let bits = CounterRandom.next(&stream)
+                let draws = SIMD4<UInt32>(UInt32(truncatingIfNeeded: bits & 0xFFFF), UInt32(truncatingIfNeeded: (bits >> 16) & 0xFFFF),
+                                          UInt32(truncatingIfNeeded: (bits >> 32) & 0xFFFF), UInt32(truncatingIfNeeded: bits >> 48))
+                let f = SIMD4<Float>(repeating: 0).replacing(with: inv, where: draws .>= SIMD4(repeating: threshold))
+                if let mr { UnsafeMutableRawPointer(mr + j).storeBytes(of: f, as: SIMD4<Float>.self) }
+                let xv = UnsafeRawPointer(xr + j).loadUnaligned(as: SIMD4<Float>.self)
+                UnsafeMutableRawPointer(xdr + j).storeBytes(of: xv * f, as: SIMD4<Float>.self)
             }
+        }
+    }
+
+    /// Runs `body` over one contiguous piece of 0..<count per BLAS thread at once, each piece's
+    /// products on one thread: the adapters' rank-r products are too small for OpenBLAS to
+    /// split well (waking its threads per call cost more than the arithmetic), but every piece
+    /// of rows (or of a gradient's rows or columns) is independent, and each element is summed
+    /// in the same order however the pieces fall.
+    private func pieces(_ count: Int, _ body: (_ lo: Int, _ hi: Int) -> Void) {
+        let threads = BLASThreads.count
+        BLASThreads.singleThreaded {
+            parallelChunks(0..<count, chunk: max(1, (count + threads - 1) / threads)) { _, lo, hi in body(lo, hi) }
         }
     }
 
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         base.forward(y, x, rows: n)
         guard n > 0 else { return }
-        let s = scratch(rows: n)
-        var input = x
-        if dropsOut { dropout(x, factors: nil, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
-        // u = x̃ Aᵀ [n, r];  y += s · u Bᵀ
-        BLASThreads.singleThreaded {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
-                        1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(outputs), Int32(rank),
-                        scale, s.u, Int32(rank), b, Int32(rank), 1, y, Int32(outputs))
+        let s = scratch(rows: n), drops = dropsOut
+        let input = drops ? UnsafePointer(s.xd) : x
+        // per piece of rows: x̃ = dropout(x);  u = x̃ Aᵀ [n, r];  y += s · u Bᵀ
+        pieces(n) { lo, hi in
+            if drops { dropout(x, factors: nil, into: s.xd, rows: lo, hi) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(hi - lo), Int32(rank), Int32(inputs),
+                        1, input + lo * inputs, Int32(inputs), a, Int32(inputs), 0, s.u + lo * rank, Int32(rank))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(hi - lo), Int32(outputs), Int32(rank),
+                        scale, s.u + lo * rank, Int32(rank), b, Int32(rank), 1, y + lo * outputs, Int32(outputs))
         }
     }
 
     public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int,
                          accumulate: Bool, gradients: UnsafeMutablePointer<Float>) {
         guard n > 0 else { base.backward(dx: dx, dy: dy, x: x, rows: n, accumulate: accumulate, gradients: gradients); return }
-        let s = scratch(rows: n)
-        var input = x
-        if dropsOut { dropout(x, factors: s.m, into: s.xd, rows: n); input = UnsafePointer(s.xd) }
+        let s = scratch(rows: n), drops = dropsOut
+        let input = drops ? UnsafePointer(s.xd) : x
+        let gA = gradients + aOffset, gB = gradients + bOffset
         // everything that reads x comes before the base writes dx (dx may be x's buffer)
-        BLASThreads.singleThreaded {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(rank), Int32(inputs),
-                        1, input, Int32(inputs), a, Int32(inputs), 0, s.u, Int32(rank))
-            // dB += s · dyᵀ u [out, r];  du = s · dy B [n, r];  dA += duᵀ x̃ [r, in]
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(rank), Int32(n),
-                        scale, dy, Int32(outputs), s.u, Int32(rank), 1, gradients + bOffset, Int32(rank))
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(rank), Int32(outputs),
-                        scale, dy, Int32(outputs), b, Int32(rank), 0, s.du, Int32(rank))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rank), Int32(inputs), Int32(n),
-                        1, s.du, Int32(rank), input, Int32(inputs), 1, gradients + aOffset, Int32(inputs))
+        // per piece of rows: x̃ and m;  u = x̃ Aᵀ [n, r];  du = s · dy B [n, r]
+        pieces(n) { lo, hi in
+            if drops { dropout(x, factors: s.m, into: s.xd, rows: lo, hi) }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(hi - lo), Int32(rank), Int32(inputs),
+                        1, input + lo * inputs, Int32(inputs), a, Int32(inputs), 0, s.u + lo * rank, Int32(rank))
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(hi - lo), Int32(rank), Int32(outputs),
+                        scale, dy + lo * outputs, Int32(outputs), b, Int32(rank), 0, s.du + lo * rank, Int32(rank))
+        }
+        // per piece of B's rows: dB[o] += s · dy[:, o]ᵀ u [out, r]
+        pieces(outputs) { lo, hi in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(hi - lo), Int32(rank), Int32(n),
+                        scale, dy + lo, Int32(outputs), s.u, Int32(rank), 1, gB + lo * rank, Int32(rank))
+        }
+        // per piece of A's columns: dA[:, i] += duᵀ x̃[:, i] [r, in]
+        pieces(inputs) { lo, hi in
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rank), Int32(hi - lo), Int32(n),
+                        1, s.du, Int32(rank), input + lo, Int32(inputs), 1, gA + lo, Int32(inputs))
         }
         base.backward(dx: dx, dy: dy, x: x, rows: n, accumulate: accumulate, gradients: gradients)
-        // dx += (du A) ⊙ m: the adapter's path back to x
-        if dropsOut {
-            BLASThreads.singleThreaded {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
-                            1, s.du, Int32(rank), a, Int32(inputs), 0, s.t, Int32(inputs))
+        // per piece of rows: dx += (du A) ⊙ m, the adapter's path back to x (without dropout
+        // m = 1 and the product adds into dx directly)
+        pieces(n) { lo, hi in
+            let rows = Int32(hi - lo)
+            guard drops else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Int32(inputs), Int32(rank),
+                            1, s.du + lo * rank, Int32(rank), a, Int32(inputs), 1, dx + lo * inputs, Int32(inputs))
+                return
             }
-            let t = s.t, m = s.m
-            parallelChunks(0..<(n * inputs / 8), chunk: 1 << 12) { _, lo, hi in
-                for i in stride(from: lo * 8, to: hi * 8, by: 8) { store8(load8(dx + i) + load8(t + i) * load8(m + i), dx + i) }
-            }
-        } else {
-            BLASThreads.singleThreaded {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inputs), Int32(rank),
-                            1, s.du, Int32(rank), a, Int32(inputs), 1, dx, Int32(inputs))
-            }
+            let t = s.t + lo * inputs, m = s.m + lo * inputs, d = dx + lo * inputs
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, Int32(inputs), Int32(rank),
+                        1, s.du + lo * rank, Int32(rank), a, Int32(inputs), 0, t, Int32(inputs))
+            for i in stride(from: 0, to: (hi - lo) * inputs, by: 8) { store8(load8(d + i) + load8(t + i) * load8(m + i), d + i) }
         }
     }
 }

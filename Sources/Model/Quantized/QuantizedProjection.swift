@@ -5,8 +5,9 @@ import CBLAS
 /// gradient dequantize a chunk of rows at a time into scratch (at most 8 Mi floats, 32 MB:
 /// a whole block projection, a twentieth of the tied head) and multiply it with sgemm; the
 /// fp32 matrix never exists whole. Few, large chunks: every sgemm call synchronises BLAS's
-/// threads, and hundreds of small ones cost more than their arithmetic. Dequantization gives exactly the values the fp32
-/// model holds, so the products differ from a DenseProjection's only in summation order.
+/// threads, and hundreds of small ones cost more than their arithmetic. Dequantization gives
+/// exactly the values the fp32 model holds, so the products differ from a DenseProjection's
+/// only in summation order.
 ///   forward:   y[:, chunk] = x · W[chunk]ᵀ          (y [n, outputs], ldc = outputs)
 ///   backward:  dx += dy[:, chunk] · W[chunk]          (over the chunks; frozen: no dW)
 public final class QuantizedProjection: TokenEmbedding {

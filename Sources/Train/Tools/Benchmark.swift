@@ -9,9 +9,7 @@ import Report
 public enum Benchmark {
     public static func run(trainer: Trainer, steps: Int, comm: Communicator, blasThreads: Int,
                            log: (String) -> Void) throws -> BenchmarkReport? {
-        let config = trainer.config
-        let blockWeights = Double(ParameterLayout(config: config).count - config.vocabSize * config.hidden)
-        let embedding = Double(config.vocabSize * config.hidden)
+        let work = StepWork(config: trainer.config, method: trainer.options.method, trainedParameters: trainer.trainable.count)
         let peak = sgemmPeak(base: trainer.base)
         log(String(format: "sgemm peak on this rank: %.1f GFLOP/s with %d BLAS thread(s); resident memory before the first step %.2f GB",
                    peak, blasThreads, Double(ResourceUsage.currentRSSBytes()) / 1e9))
@@ -55,8 +53,8 @@ public enum Benchmark {
         let measured = afterWarmUp(records)
         let rowsMeasured = afterWarmUp(computedRows)
         let stepSeconds = median(measured.map(\.seconds))
-        let useful = measured.map { 6 * blockWeights * Double($0.tokens) + 6 * embedding * Double($0.labelTokens) }
-        let computed = zip(measured, rowsMeasured).map { 6 * blockWeights * $1 + 6 * embedding * Double($0.labelTokens) }
+        let useful = measured.map { work.flops(blockRows: Double($0.tokens), labels: Double($0.labelTokens)) }
+        let computed = zip(measured, rowsMeasured).map { work.flops(blockRows: $1, labels: Double($0.labelTokens)) }
         var split = BenchmarkReport.Split()
         split.forward = median(measured.map(\.forwardSeconds))
         split.head = median(measured.map(\.headSeconds))

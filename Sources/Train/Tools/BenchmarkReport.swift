@@ -17,8 +17,9 @@ public struct BenchmarkReport: Codable {
     public var medianStepSeconds: Double
     public var examplesPerSecond: Double
     public var tokensPerSecond: Double
-    /// Matmul work of a step (docs/DESIGN.md, "Speed"): every token through the blocks
-    /// (6 × block weights), every label position through the tied head (6 × embedding).
+    /// Matmul work of a step (StepWork; docs/DESIGN.md, "Speed"): every token through the blocks
+    /// (6 × block weights; a frozen base 4 × base + 6 × adapters), every label position through
+    /// the tied head (6 × embedding; 4 × when frozen).
     public var usefulGFLOPPerStep: Double
     /// The same, counting the rows actually computed after prompt-prefix sharing.
     public var computedGFLOPPerStep: Double
