@@ -76,8 +76,8 @@ public final class LoRAProjection: Projection {
     /// Runs `body` over one contiguous piece of 0..<count per BLAS thread at once, each piece's
     /// products on one thread: the adapters' rank-r products are too small for OpenBLAS to
     /// split well (waking its threads per call cost more than the arithmetic), but every piece
-    /// of rows (or of a gradient's rows or columns) is independent, and each element is summed
-    /// in the same order however the pieces fall.
+    /// of rows (or of a gradient's rows or columns) is independent. A piece may take another
+    /// OpenBLAS kernel than the whole, so different thread counts agree to fp32 rounding only.
     private func pieces(_ count: Int, _ body: (_ lo: Int, _ hi: Int) -> Void) {
         let threads = BLASThreads.count
         BLASThreads.singleThreaded {

@@ -13,17 +13,19 @@ public struct BaseModelRecord: Codable, Equatable {
     /// The record of the file at `path` (reads it whole: ≈1 s for the 253 MB GGUF). The path
     /// is stored absolute, so eval and merge find the base from any working directory.
     public init(file path: String) throws {
-        self.path = URL(fileURLWithPath: path).standardized.path
-        sha256 = try SHA256.hex(file: path)
-        bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        self.init(path: path, sha256: try SHA256.hex(file: path))
     }
 
     /// The record of an open GGUF, hashed through its own mapping (no second copy) — taken
     /// when the base is loaded, so it names the bytes that were actually trained on.
     public init(gguf: GGUFFile) {
-        path = URL(fileURLWithPath: gguf.path).standardized.path
-        sha256 = gguf.sha256()
-        bytes = (try? FileManager.default.attributesOfItem(atPath: gguf.path)[.size] as? NSNumber)?.intValue ?? 0
+        self.init(path: gguf.path, sha256: gguf.sha256())
+    }
+
+    private init(path: String, sha256: String) {
+        self.path = URL(fileURLWithPath: path).standardized.path
+        self.sha256 = sha256
+        bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
     }
 
     /// Throws unless the file at `path` is this base.

@@ -68,8 +68,12 @@ public enum Benchmark {
         split.other = median(measured.map {
             max(0, $0.seconds - $0.forwardSeconds - $0.headSeconds - $0.backwardSeconds - $0.allReduceSeconds - $0.optimizerSeconds)
         })
-        let peaks = try comm.gather(Array(String(ResourceUsage.peakRSSBytes()).utf8), root: 0)
-        let files = try comm.gather(Array(String(ResourceUsage.residentFileBytes()).utf8), root: 0)
+        // every rank's figure, on rank 0 (nil elsewhere)
+        func gathered(_ value: Int) throws -> [Int]? {
+            try comm.gather(Array(String(value).utf8), root: 0)?.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 }
+        }
+        // both gathers on every rank (collectives), before the guard that only rank 0 passes
+        let peaks = try gathered(ResourceUsage.peakRSSBytes()), files = try gathered(ResourceUsage.residentFileBytes())
         guard let peaks, let files else { return nil }
         let usefulGF = median(useful) / 1e9, computedGF = median(computed) / 1e9
         return BenchmarkReport(
@@ -82,8 +86,7 @@ public enum Benchmark {
             sgemmPeakGFLOPPerSecond: peak, fractionOfPeak: computedGF / stepSeconds / (peak * Double(comm.size)),
             medianSplit: split, gradientExchange: trainer.exchange.description,
             exchangeAllReduceSeconds: exchanged, plainMPIAllReduceSeconds: plain,
-            peakRSSBytesPerRank: peaks.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
-            residentFileBytesPerRank: files.map { Int(String(decoding: $0, as: UTF8.self)) ?? 0 },
+            peakRSSBytesPerRank: peaks, residentFileBytesPerRank: files,
             method: trainer.options.method.rawValue, trainableParameters: trainer.trainable.count,
             stepSeconds: records.map(\.seconds))
     }
