@@ -30,7 +30,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/: small files made once by bench/ scripts with the peers, read by path
         .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"],
                     exclude: ["Fixtures"]),

@@ -5,7 +5,8 @@
 # nothing when the venv already imports every package.
 #
 # Packages: torch transformers peft gguf numpy safetensors, plus accelerate (transformers
-# refuses to load a GGUF without it). Only PyPI is reachable here (no download.pytorch.org).
+# refuses to load a GGUF without it) and sentencepiece + protobuf (llama.cpp's
+# convert_hf_to_gguf.py and bench/check_tokenizer_model.py read tokenizer.model with them). Only PyPI is reachable here (no download.pytorch.org).
 # PyPI's Linux torch wheel is the CUDA build and pulls ~3 GB of nvidia-*/cuda-* wheels; it runs fine on CPU. That is the
 # default, because it is the same build (torch 2.15) the reference fixtures were made with.
 # Measured here: ~2.5 min (136 s) for a fresh install, 5.6 GB on disk.
@@ -22,7 +23,7 @@ MODE="${PEER_TORCH:-pypi}"
 
 check() {
   "$VENV/bin/python" - <<'PY' 2>/dev/null
-import torch, transformers, peft, gguf, numpy, safetensors, accelerate
+import torch, transformers, peft, gguf, numpy, safetensors, accelerate, sentencepiece, google.protobuf
 print(f"torch {torch.__version__}  transformers {transformers.__version__}  peft {peft.__version__}  "
       f"gguf {getattr(gguf, '__version__', '?')}  numpy {numpy.__version__}  "
       f"safetensors {safetensors.__version__}")
@@ -51,7 +52,7 @@ if [ "$MODE" = "cpu" ]; then
   fi
 fi
 
-"${PIP[@]}" "$torch_spec" transformers peft gguf numpy safetensors accelerate
+"${PIP[@]}" "$torch_spec" transformers peft gguf numpy safetensors accelerate sentencepiece protobuf
 end=$(date +%s)
 check
 echo "setup_peer: installed into $VENV in $((end - start)) s"

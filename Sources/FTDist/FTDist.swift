@@ -19,7 +19,7 @@ struct FTDist: ParsableCommand {
         FTDIST_DATA and FTDIST_RUN override them. eval and predict without --model use the \
         newest checkpoint of that run directory (else the installed model) and say which.
         """,
-        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, MergeCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self, ReportCommand.self])
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, MergeCommand.self, ExportCommand.self, GenerateCommand.self, TokenizeCommand.self, InfoCommand.self, DoctorCommand.self, BenchCommand.self, ReportCommand.self])
 }
 
 /// Run `body`, turning any error into one line on stderr and a non-zero exit (never a trap).

@@ -123,7 +123,10 @@ final class GGUFReaderTests: XCTestCase {
         XCTAssertEqual(values("a"), a)
         XCTAssertEqual(values("h").map(\.bitPattern), h.map { halfToFloat(floatToHalf($0)).bitPattern })
         XCTAssertEqual(values("h")[4].bitPattern, 0x8000_0000)
-        XCTAssertEqual(values("bf").map(\.bitPattern), bf.map { $0.bitPattern & 0xFFFF_0000 }, "bf16 truncates")
+        // bf16 rounds to nearest, ties to even (as gguf-py and PyTorch convert): add just under
+        // half of the dropped 16 bits' unit, plus the kept lowest bit, then cut
+        XCTAssertEqual(values("bf").map(\.bitPattern), bf.map { ($0.bitPattern + 0x7FFF + (($0.bitPattern >> 16) & 1)) & 0xFFFF_0000 },
+                       "bf16 rounds to nearest even")
         XCTAssertEqual(values("q"), (0..<64).map { Float($0 % 32 - 16 + $0 / 32) * 0.5 })
         XCTAssertEqual(g.rawData(g.tensor(named: "q")!).count, 68)
 

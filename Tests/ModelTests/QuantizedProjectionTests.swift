@@ -10,8 +10,7 @@ final class QuantizedProjectionTests: XCTestCase {
         var x = [Float](repeating: 0, count: 64)
         for j in 0..<32 { x[j] = Float(j) - 15.5 }          // max |x| = 15.5
         x[40] = -3.25
-        var bytes: [UInt8] = []
-        x.withUnsafeBufferPointer { Quantize.q8_0($0.baseAddress!, count: 64, into: &bytes) }
+        let bytes = x.withUnsafeBufferPointer { Quantize.bytes(.q8_0, $0.baseAddress!, count: 64) }
         XCTAssertEqual(bytes.count, 2 * 34)
         XCTAssertEqual(UInt16(bytes[0]) | UInt16(bytes[1]) << 8, floatToHalf(15.5 / 127))
         let d = Float(15.5) / 127

@@ -1,40 +1,108 @@
 import Foundation
 
-/// Builds a GGUF (version 3) file: metadata in insertion order, tensors aligned to 32 bytes.
-/// Tests use it to write small Gemma-shaped models that load through the real loader.
+/// Writes a GGUF (version 3) file: metadata in insertion order, then the tensor table, then
+/// each tensor's data aligned to 32 bytes. Tensors are encoded one at a time while the file
+/// is written (a 1 GB model never exists twice in memory), into a temporary name in the
+/// target directory that is renamed into place only when every byte is written and synced —
+/// a reader never sees a half-written file, and a failure leaves nothing behind.
 public struct GGUFWriter {
     public static let alignment = 32
+
+    /// A tensor's table entry and how to produce its bytes (exactly `byteCount` of them).
+    private struct Pending {
+        var info: GGUFTensorInfo
+        var byteCount: Int
+        var encode: () throws -> [UInt8]
+    }
+
     private var metadata: [(String, GGUFValue)] = []
-    private var tensors: [(info: GGUFTensorInfo, bytes: [UInt8])] = []
+    private var tensors: [Pending] = []
 
     public init() {}
+
+    public var tensorCount: Int { tensors.count }
 
     public mutating func set(_ key: String, _ value: GGUFValue) {
         if let i = metadata.firstIndex(where: { $0.0 == key }) { metadata[i].1 = value } else { metadata.append((key, value)) }
     }
 
-    /// Add a tensor from fp32 values in row-major `shape` order, stored as F32, F16, BF16 or Q8_0.
+    /// Add a tensor from fp32 values in row-major `shape` order, encoded as `type`.
     public mutating func addTensor(_ name: String, shape: [Int], values: [Float], type: GGMLType = .f32) {
         precondition(shape.reduce(1, *) == values.count, "shape does not match the value count")
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(values.count * 4)
-        switch type {
-        case .f32: for v in values { appendLE(&bytes, v.bitPattern) }
-        case .f16: for v in values { appendLE(&bytes, floatToHalf(v)) }
-        case .bf16: for v in values { appendLE(&bytes, UInt16(truncatingIfNeeded: v.bitPattern >> 16)) }
-        case .q8_0: values.withUnsafeBufferPointer { Quantize.q8_0($0.baseAddress!, count: values.count, into: &bytes) }
-        default: preconditionFailure("the writer encodes F32, F16, BF16 and Q8_0; use addRawTensor for other quantized data")
-        }
-        addRawTensor(name, shape: shape, type: type, bytes: bytes)
+        addTensor(name, shape: shape, type: type) { values.withUnsafeBufferPointer { Quantize.bytes(type, $0.baseAddress!, count: values.count) } }
     }
 
     /// Add a tensor whose encoded bytes are given (any supported type, e.g. hand-built quant blocks).
     public mutating func addRawTensor(_ name: String, shape: [Int], type: GGMLType, bytes: [UInt8]) {
-        let offset = tensors.last.map { align($0.info.offset + $0.bytes.count) } ?? 0
-        tensors.append((GGUFTensorInfo(name: name, dims: shape.reversed(), type: type, offset: offset), bytes))
+        addTensor(name, shape: shape, type: type) { bytes }
     }
 
-    public func serialized() -> [UInt8] {
+    /// Add a tensor whose bytes `encode` produces when the file is written (row-major `shape`,
+    /// whole blocks of `type` along its last axis).
+    public mutating func addTensor(_ name: String, shape: [Int], type: GGMLType, encode: @escaping () throws -> [UInt8]) {
+        let elements = shape.reduce(1, *)
+        guard let byteCount = type.byteCount(elements: elements), (shape.last ?? 0) % type.blockElements == 0 else {
+            preconditionFailure("\(name): \(shape) is not a whole number of \(type.name) blocks per row")
+        }
+        let offset = tensors.last.map { align($0.info.offset + $0.byteCount) } ?? 0
+        tensors.append(Pending(info: GGUFTensorInfo(name: name, dims: shape.reversed(), type: type, offset: offset),
+                               byteCount: byteCount, encode: encode))
+    }
+
+    /// The whole file in memory (for small files and tests).
+    public func serialized() throws -> [UInt8] {
+        var out = header()
+        let dataStart = out.count
+        for t in tensors {
+            out.append(contentsOf: [UInt8](repeating: 0, count: dataStart + t.info.offset - out.count))
+            out.append(contentsOf: try encoded(t))
+        }
+        return out
+    }
+
+    /// Write the file, tensor by tensor; `progress(done, total)` is called after each tensor.
+    public func write(to path: String, progress: ((Int, Int) -> Void)? = nil) throws {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)").path
+        guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
+            throw ModelFileError(file: path, "cannot write: cannot create a file in \(url.deletingLastPathComponent().path)")
+        }
+        do {
+            defer { try? handle.close() }
+            var written = 0
+            func put(_ bytes: [UInt8]) throws {
+                try handle.write(contentsOf: bytes)
+                written += bytes.count
+            }
+            try put(header())
+            let dataStart = written
+            for (i, t) in tensors.enumerated() {
+                try put([UInt8](repeating: 0, count: dataStart + t.info.offset - written))
+                try put(try encoded(t))
+                progress?(i + 1, tensors.count)
+            }
+            try handle.synchronize()
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            if let e = error as? ModelFileError { throw e }
+            throw ModelFileError(file: path, "cannot write: \(error.localizedDescription)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw ModelFileError(file: path, "cannot write: \(reason)")
+        }
+    }
+
+    private func encoded(_ t: Pending) throws -> [UInt8] {
+        let bytes = try t.encode()
+        precondition(bytes.count == t.byteCount, "\(t.info.name): encoded \(bytes.count) bytes, expected \(t.byteCount)")
+        return bytes
+    }
+
+    /// Magic, version, counts, metadata and the tensor table, padded to the alignment.
+    private func header() -> [UInt8] {
         var out: [UInt8] = []
         appendLE(&out, UInt32(0x4655_4747))
         appendLE(&out, UInt32(3))
@@ -45,30 +113,15 @@ public struct GGUFWriter {
             appendLE(&out, value.typeTag)
             appendValue(&out, value)
         }
-        for (info, _) in tensors {
-            appendString(&out, info.name)
-            appendLE(&out, UInt32(info.dims.count))
-            for d in info.dims { appendLE(&out, UInt64(d)) }
-            appendLE(&out, info.type.rawValue)
-            appendLE(&out, UInt64(info.offset))
+        for t in tensors {
+            appendString(&out, t.info.name)
+            appendLE(&out, UInt32(t.info.dims.count))
+            for d in t.info.dims { appendLE(&out, UInt64(d)) }
+            appendLE(&out, t.info.type.rawValue)
+            appendLE(&out, UInt64(t.info.offset))
         }
         out.append(contentsOf: [UInt8](repeating: 0, count: align(out.count) - out.count))
-        let dataStart = out.count
-        for (info, bytes) in tensors {
-            out.append(contentsOf: [UInt8](repeating: 0, count: dataStart + info.offset - out.count))
-            out.append(contentsOf: bytes)
-        }
         return out
-    }
-
-    /// Write atomically (Foundation's `.atomic`: a temporary file in the same directory,
-    /// renamed into place), so a reader never sees a half-written file.
-    public func write(to path: String) throws {
-        do {
-            try Data(serialized()).write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw ModelFileError(file: path, "cannot write: \(error.localizedDescription)")
-        }
     }
 
     private func align(_ n: Int) -> Int { (n + Self.alignment - 1) / Self.alignment * Self.alignment }

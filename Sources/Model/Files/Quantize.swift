@@ -1,20 +1,82 @@
-/// fp32 → ggml blocks, after ggml's reference quantizers (`quantize_row_*_ref`,
-/// ggml-quants.c). Q8_0 so far: each block of 32 values stores d = max|x| / 127 as fp16 and
-/// q = round(x / d) as int8 (the division uses the fp32 d; dequantization the fp16 one).
+/// fp32 → ggml blocks, after ggml's reference quantizers (`quantize_row_*_ref` in
+/// ggml-quants.c, which llama-quantize also runs when it has no importance matrix). The
+/// arithmetic is the reference's, operation for operation and in fp32, so that the same
+/// values give the same bytes; block layouts are in GGMLType and Dequantize.
+///
+/// Every value must be finite (the export checks a tensor before it quantizes it).
 public enum Quantize {
-    /// `count` values (a multiple of 32) as Q8_0 blocks appended to `out`.
-    public static func q8_0(_ x: UnsafePointer<Float>, count: Int, into out: inout [UInt8]) {
-        precondition(count % 32 == 0, "Q8_0 takes whole blocks of 32")
-        for b in 0..<(count / 32) {
-            let v = x + 32 * b
-            var amax: Float = 0
-            for j in 0..<32 { amax = max(amax, abs(v[j])) }
-            let d = amax / 127
-            let id: Float = d != 0 ? 1 / d : 0
-            let h = floatToHalf(d)
-            out.append(UInt8(truncatingIfNeeded: h))
-            out.append(UInt8(truncatingIfNeeded: h >> 8))
-            for j in 0..<32 { out.append(UInt8(bitPattern: Int8((v[j] * id).rounded(.toNearestOrAwayFromZero)))) }
+    /// `count` values (whole blocks of `type`) encoded into `out` (exactly
+    /// `type.byteCount(elements: count)` bytes). Blocks are independent, so big tensors are
+    /// quantized on every core; the bytes do not depend on how the work is split.
+    public static func blocks(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutableRawPointer) {
+        precondition(count % type.blockElements == 0, "\(type.name) takes whole blocks of \(type.blockElements)")
+        let n = type.blockElements, size = type.blockBytes
+        switch type {
+        case .f32:
+            for i in 0..<count { out.storeBytes(of: x[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+        case .f16:
+            for i in 0..<count { out.storeBytes(of: floatToHalf(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        case .bf16:
+            for i in 0..<count { out.storeBytes(of: floatToBFloat16(x[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        case .q8_0, .q5_0, .q4_K, .q6_K:
+            let encode: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void =
+                type == .q8_0 ? q8_0 : type == .q5_0 ? q5_0 : type == .q4_K ? KQuants.q4_K : KQuants.q6_K
+            // 4,096 blocks a chunk: enough work to be worth a thread, and many chunks for big tensors
+            parallelChunks(0..<(count / n), chunk: 4096) { _, lo, hi in
+                for b in lo..<hi { encode(x + b * n, out + b * size) }
+            }
         }
     }
+
+    /// `count` values (whole blocks) as `type`, returned as bytes.
+    public static func bytes(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: type.byteCount(elements: count)!) { buffer, initialized in
+            blocks(type, x, count: count, into: UnsafeMutableRawPointer(buffer.baseAddress!))
+            initialized = buffer.count
+        }
+    }
+
+    /// Q8_0, 32 values: d = max|x| / 127 stored as fp16, q = round(x / d) as int8 (the
+    /// division uses the fp32 d; dequantization the fp16 one).
+    static func q8_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+        var amax: Float = 0
+        for j in 0..<32 { amax = max(amax, abs(x[j])) }
+        let d = amax / 127
+        let id: Float = d != 0 ? 1 / d : 0
+        out.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+        for j in 0..<32 {
+            out.storeBytes(of: Int8((x[j] * id).rounded(.toNearestOrAwayFromZero)), toByteOffset: 2 + j, as: Int8.self)
+        }
+    }
+
+    /// Q5_0, 32 values: d = (the value of largest magnitude) / −16, q = x/d + 16 truncated
+    /// (after adding 16.5) to 0…31; low nibbles in qs, fifth bits in the 32-bit qh.
+    static func q5_0(_ x: UnsafePointer<Float>, _ out: UnsafeMutableRawPointer) {
+        var amax: Float = 0, maxValue: Float = 0
+        for j in 0..<32 where amax < abs(x[j]) {
+            amax = abs(x[j])
+            maxValue = x[j]
+        }
+        let d = maxValue / -16
+        let id: Float = d != 0 ? 1 / d : 0
+        out.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
+        var qh: UInt32 = 0
+        for j in 0..<16 {
+            // C's (int8_t)(v + 16.5f) truncates toward zero; |x·id| ≤ 16, so v + 16.5 > 0
+            let xi0 = UInt8(min(31, Int(x[j] * id + 16.5)))
+            let xi1 = UInt8(min(31, Int(x[j + 16] * id + 16.5)))
+            out.storeBytes(of: (xi0 & 0x0F) | ((xi1 & 0x0F) << 4), toByteOffset: 6 + j, as: UInt8.self)
+            qh |= UInt32((xi0 & 0x10) >> 4) << UInt32(j)
+            qh |= UInt32((xi1 & 0x10) >> 4) << UInt32(j + 16)
+        }
+        out.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
+    }
+}
+
+/// float → bfloat16 rounded to nearest even, NaN kept a (quiet) NaN — as gguf-py and
+/// PyTorch convert.
+public func floatToBFloat16(_ f: Float) -> UInt16 {
+    let n = f.bitPattern
+    if n & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: ((n & 0xFFFF_0000) | (64 << 16)) >> 16) }
+    return UInt16(truncatingIfNeeded: (n &+ (0x7FFF + ((n >> 16) & 1))) >> 16)
 }

@@ -71,6 +71,8 @@ public struct GemmaConfig: Equatable, Codable {
                   rmsEps: Float(try gguf.requireDouble("gemma3.attention.layer_norm_rms_epsilon")),
                   slidingWindow: (try? gguf.requireInt("gemma3.attention.sliding_window")) ?? 512,
                   ropeBaseGlobal: Float((try? gguf.requireDouble("gemma3.rope.freq_base")) ?? 1_000_000),
+                  // newer converters store the sliding layers' base; Gemma 3's is 10,000
+                  ropeBaseLocal: Float((try? gguf.requireDouble("gemma3.rope.freq_base_swa")) ?? 10_000),
                   // llama.cpp does not store Gemma 3's pattern (every 6th layer global); small test models do
                   slidingPattern: (try? gguf.requireInt("gemma3.attention.sliding_window_pattern")) ?? 6,
                   contextLength: (try? gguf.requireInt("gemma3.context_length")) ?? 32768)

@@ -6,6 +6,9 @@ import Report
 /// which file follows from what is trained (TrainableParameters). Full fine-tuning:
 ///   model.safetensors      fp32 weights with HF names (norms as HF stores them: g − 1)
 ///   config.json            so transformers' Gemma3ForCausalLM loads the directory
+///   tokenizer.model, tokenizer_config.json, special_tokens_map.json
+///                          the base's tokenizer (HFTokenizerFiles), for transformers and
+///                          llama.cpp's convert_hf_to_gguf.py
 /// LoRA and QLoRA (peft's format, see PeftAdapterFiles; the base is not copied):
 ///   adapter_config.json, adapter_model.safetensors
 /// Both:
@@ -37,6 +40,7 @@ public enum Checkpoint {
                                       to: tmp.appendingPathComponent(weightsFile).path)
                 try trainer.config.hfConfigJSON(special: trainer.data.specialTokens)
                     .write(to: tmp.appendingPathComponent(configFile))
+                try trainer.hfTokenizerFiles().write(to: tmp)
             case .lora:
                 try PeftAdapterFiles.writeWeights(trainable, directory: tmp.path)
                 try PeftAdapterFiles.configJSON(trainable.lora!, baseModel: try trainer.baseRecord().path)

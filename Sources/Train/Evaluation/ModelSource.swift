@@ -46,13 +46,19 @@ public enum ModelSource {
             try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: optimizer,
                                              expectedChecksum: state.parameterChecksum, directory: path)
         }
-        let source = tokenizerGGUF ?? [state?.options.modelPath, MergedSource.read(directory: path)?.base, DefaultPaths.model].compactMap { $0 }
-            .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
+        let source = tokenizerGGUF ?? tokenizerSource(checkpoint: path, state: state)
         let tokenizer = try Tokenizer(gguf: GGUFFile(path: source))
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the checkpoint (\(model.config.vocabSize))")
         }
         return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, template: template, path: path)
+    }
+
+    /// The GGUF whose tokenizer goes with a full or merged checkpoint: the one it was trained
+    /// from (trainer_state.json) or merged from (merged_from.json), else the installed model.
+    public static func tokenizerSource(checkpoint path: String, state: CheckpointState?) -> String {
+        [state?.options.modelPath, MergedSource.read(directory: path)?.base, DefaultPaths.model].compactMap { $0 }
+            .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
     }
 
     /// An adapter checkpoint over its base: the base ft-dist recorded (checked by sha256), else

@@ -77,6 +77,16 @@ public final class Trainer {
     }
     private var baseRecordCache: BaseModelRecord?
 
+    /// The tokenizer files a full checkpoint carries (so transformers and llama.cpp's
+    /// converter read the directory alone), made from the base GGUF when first needed.
+    public func hfTokenizerFiles() throws -> HFTokenizerFiles {
+        if let tokenizerFilesCache { return tokenizerFilesCache }
+        let files = try HFTokenizerFiles(gguf: GGUFFile(path: options.modelPath))
+        tokenizerFilesCache = files
+        return files
+    }
+    private var tokenizerFilesCache: HFTokenizerFiles?
+
     /// The step this invocation stops at: `--max-steps` (an absolute step, as transformers'
     /// max_steps, so a resumed run finishes the same run) or the end of the schedule.
     public var endStep: Int { min(totalSteps, options.maxSteps ?? totalSteps) }

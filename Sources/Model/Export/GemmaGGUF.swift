@@ -1,0 +1,63 @@
+/// A Gemma 3 model as llama.cpp's converter writes it for `gemma3` (convert_hf_to_gguf.py,
+/// Gemma3Model): the architecture's hyperparameters under `gemma3.*`, the tokenizer's
+/// `tokenizer.ggml.*` keys, GGUF tensor names, norm weights as GGUF stores them (g = 1 + w,
+/// which is what ft-dist holds), each tensor in the type `tensorType` gives it.
+public enum GemmaGGUF {
+    /// The general.* keys describing a model, copied from the source file when it has them.
+    static let descriptiveKeys = ["general.basename", "general.size_label", "general.license", "general.tags"]
+
+    /// A writer for `model`; the tensors are encoded while the file is written. `tokenizer`
+    /// is the GGUF whose `tokenizer.*` (and descriptive `general.*`) keys the model uses.
+    /// Every tensor is checked for NaN and infinity before it is encoded (a ModelFileError
+    /// naming `sourcePath` stops the write).
+    public static func writer(model: GemmaModel, name: String, fileType: UInt32, tokenizer: GGUFFile, sourcePath: String,
+                              tensorType: (ParameterTensor) -> GGMLType) -> GGUFWriter {
+        var w = GGUFWriter()
+        for (key, value) in metadata(model.config, name: name, fileType: fileType, tokenizer: tokenizer) { w.set(key, value) }
+        for t in model.layout.tensors {
+            let type = tensorType(t)
+            let source = UnsafePointer(model.parameters.pointer + t.offset)
+            w.addTensor(t.ggufName, shape: t.shape, type: type) {
+                try checkFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
+                return withExtendedLifetime(model) { Quantize.bytes(type, source, count: t.count) }
+            }
+        }
+        return w
+    }
+
+    /// The metadata, in the converter's order: general, architecture, tokenizer.
+    public static func metadata(_ c: GemmaConfig, name: String, fileType: UInt32, tokenizer: GGUFFile) -> [(String, GGUFValue)] {
+        var m: [(String, GGUFValue)] = [
+            ("general.architecture", .string("gemma3")),
+            ("general.type", .string("model")),
+            ("general.name", .string(name)),
+        ]
+        for key in descriptiveKeys { if let v = tokenizer.metadata[key] { m.append((key, v)) } }
+        m += [
+            ("gemma3.context_length", .uint32(UInt32(c.contextLength))),
+            ("gemma3.embedding_length", .uint32(UInt32(c.hidden))),
+            ("gemma3.block_count", .uint32(UInt32(c.layers))),
+            ("gemma3.feed_forward_length", .uint32(UInt32(c.intermediate))),
+            ("gemma3.attention.head_count", .uint32(UInt32(c.heads))),
+            ("gemma3.attention.layer_norm_rms_epsilon", .float32(c.rmsEps)),
+            ("gemma3.attention.key_length", .uint32(UInt32(c.headDim))),
+            ("gemma3.attention.value_length", .uint32(UInt32(c.headDim))),
+            ("gemma3.rope.freq_base", .float32(c.ropeBaseGlobal)),
+            ("gemma3.rope.freq_base_swa", .float32(c.ropeBaseLocal)),
+            ("gemma3.attention.sliding_window", .uint32(UInt32(c.slidingWindow))),
+            ("gemma3.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
+        ]
+        // llama.cpp assumes Gemma 3's every-6th-layer pattern; only other models store theirs
+        if c.slidingPattern != 6 { m.append(("gemma3.attention.sliding_window_pattern", .uint32(UInt32(c.slidingPattern)))) }
+        m += [("general.file_type", .uint32(fileType)), ("general.quantization_version", .uint32(2))]
+        for key in tokenizer.metadataKeys where key.hasPrefix("tokenizer.") { m.append((key, tokenizer.metadata[key]!)) }
+        return m
+    }
+
+    /// Throw when a tensor holds NaN or infinity: such a file would load and generate garbage.
+    static func checkFinite(_ p: UnsafePointer<Float>, count: Int, tensor: String, file: String) throws {
+        for i in 0..<count where !p[i].isFinite {
+            throw ModelFileError(file: file, "tensor \(tensor) holds a non-finite value (\(p[i]) at element \(i)); it cannot be exported")
+        }
+    }
+}

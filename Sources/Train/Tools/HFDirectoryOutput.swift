@@ -1,0 +1,43 @@
+import Foundation
+import Model
+import Report
+
+/// A full model written as an HF directory that transformers' Gemma3ForCausalLM and ft-dist
+/// load: model.safetensors (fp32, HF names, norms as HF keeps them) + config.json, the
+/// tokenizer files (HFTokenizerFiles), and for a merged model merged_from.json. Written under a temporary name beside `output` and renamed
+/// when complete, so a failure leaves nothing half written.
+enum HFDirectoryOutput {
+    static func write(_ model: GemmaModel, tokenizer: HFTokenizerFiles, mergedFrom: MergedSource?, to output: String) throws {
+        let fm = FileManager.default
+        let parent = URL(fileURLWithPath: output).deletingLastPathComponent()
+        let tmp = parent.appendingPathComponent(".tmp-\(getpid())-" + URL(fileURLWithPath: output).lastPathComponent)
+        try? fm.removeItem(at: tmp)
+        do {
+            try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
+            try Safetensors.write(model.hfSafetensorsEntries(), metadata: ["format": "pt"],
+                                  to: tmp.appendingPathComponent(GemmaModel.hfWeightsFile).path)
+            try model.config.hfConfigJSON(special: tokenizer.special).write(to: tmp.appendingPathComponent(GemmaModel.hfConfigFile))
+            try tokenizer.write(to: tmp)
+            if let mergedFrom { try JSONEncoder().encode(mergedFrom).write(to: tmp.appendingPathComponent(MergedSource.fileName)) }
+            guard rename(tmp.path, output) == 0 else {
+                throw MessageError("cannot rename \(tmp.path) to \(output): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? fm.removeItem(at: tmp)
+            throw error
+        }
+    }
+
+    /// An output path must be new and its directory must exist and be writable — checked
+    /// before any work is done.
+    static func checkNewOutput(_ output: String) throws {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: output) else { throw MessageError("--output \(output) exists already; choose a new name") }
+        let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {
+            throw MessageError("--output \(output): directory \(parent) does not exist")
+        }
+        guard access(parent, W_OK) == 0 else { throw MessageError("--output \(output): directory \(parent) is not writable") }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Model
+import TestSupport
+import Train
+import XCTest
+
+/// `ft-dist export` end to end on tiny-model runs: a full checkpoint to GGUF (the exact
+/// trained values) and back to an HF directory, an adapter checkpoint to llama.cpp's LoRA
+/// GGUF and with --merge to one model, and every bad input refused with a message and no
+/// output left behind.
+final class ExportCommandTests: XCTestCase {
+    func ftdist(_ args: [String]) throws -> Launch.Result { try Launch.ftdist(args) }
+
+    func values(_ model: GemmaModel) -> [UInt32] {
+        Array(UnsafeBufferPointer(start: model.parameters.pointer, count: model.parameters.count)).map(\.bitPattern)
+    }
+
+    /// A full checkpoint carries the tokenizer files; its f32 GGUF holds exactly the weights
+    /// ft-dist evaluates (exact norms included), q8_0 is smaller, and `--to hf` of that GGUF
+    /// gives an HF directory with the same weights.
+    func testFullCheckpointToGGUFAndBack() throws {
+        let dir = try temporaryDirectory("export-full")
+        let model = try TinyRun.model(in: dir)
+        let run = dir.appendingPathComponent("run")
+        let r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        for file in [HFTokenizerFiles.modelFile, HFTokenizerFiles.configFile, HFTokenizerFiles.specialTokensFile] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint + "/" + file), "checkpoint carries \(file)")
+        }
+        let f32 = dir.appendingPathComponent("full-f32.gguf").path, q8 = dir.appendingPathComponent("full-q8.gguf").path
+        var e = try ftdist(["export", checkpoint, "--output", f32])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertTrue(e.stdout.contains("GGUF f32"), e.stdout)
+        let trained = try ModelSource.load(checkpoint).base as! GemmaModel
+        let exported = try GemmaModel(gguf: GGUFFile(path: f32))
+        // norms as transformers and llama.cpp's converter read the directory: (g − 1) + 1
+        let asHF = try GemmaModel(hfDirectory: checkpoint)
+        XCTAssertEqual(values(exported), values(asHF), "f32 export = the checkpoint as HF tools read it, bit for bit")
+        for t in trained.layout.tensors {
+            for i in t.offset..<(t.offset + t.count) {
+                let want = t.isNorm ? (trained.parameters[i] - 1) + 1 : trained.parameters[i]
+                XCTAssertEqual(exported.parameters[i].bitPattern, want.bitPattern, t.hfName)
+            }
+        }
+        XCTAssertNotEqual(values(exported), values(try GemmaModel(gguf: GGUFFile(path: model))), "training moved the weights")
+        e = try ftdist(["export", checkpoint, "--type", "q8_0", "--output", q8])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let size = { (p: String) in (try FileManager.default.attributesOfItem(atPath: p)[.size] as! Int) }
+        XCTAssertLessThan(try size(q8), try size(f32) / 3)
+        let hf = dir.appendingPathComponent("back-hf").path
+        e = try ftdist(["export", f32, "--to", "hf", "--output", hf])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssertEqual(values(try GemmaModel(hfDirectory: hf)).count, values(trained).count)
+        let back = try GemmaModel(hfDirectory: hf)
+        for t in back.layout.tensors where !t.isNorm {
+            for i in t.offset..<(t.offset + t.count) { XCTAssertEqual(back.parameters[i], trained.parameters[i]) }
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: hf + "/" + HFTokenizerFiles.modelFile))
+    }
+
+    /// An adapter checkpoint → llama.cpp's LoRA GGUF with the checkpoint's exact A and B;
+    /// --merge → base + s·BA as one model, the same values `ft-dist merge` writes.
+    func testAdapterCheckpointToLlamaCppLoRAAndMerged() throws {
+        let dir = try temporaryDirectory("export-lora")
+        let model = try TinyRun.model(in: dir)
+        let run = dir.appendingPathComponent("run")
+        let r = try TinyRun.train(ranks: 1, output: run, model: model,
+                                  extra: ["--method", "lora", "--lora-rank", "8", "--lora-alpha", "16", "--rslora", "--max-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        let adapterFile = dir.appendingPathComponent("lora.gguf").path
+        var e = try ftdist(["export", checkpoint, "--output", adapterFile])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let g = try GGUFFile(path: adapterFile)
+        XCTAssertEqual(g.metadata["general.type"], .string("adapter"))
+        XCTAssertEqual(Float(g.metadata["adapter.lora.alpha"]!.double!), Float(16 * 8.0.squareRoot()), "rsLoRA: α·√r")
+        let adapters = try AdapterCheckpoint(checkpoint).adapters(for: TinyGemma.config())
+        for t in adapters.tensors {
+            let info = try g.requireTensor(t.ggufName, shape: t.shape)
+            var got = [Float](repeating: 0, count: t.count)
+            got.withUnsafeMutableBufferPointer { g.dequantize(info, into: $0.baseAddress!) }
+            XCTAssertEqual(got, Array(UnsafeBufferPointer(start: adapters.values.pointer + t.offset, count: t.count)), t.ggufName)
+        }
+        let mergedGGUF = dir.appendingPathComponent("merged.gguf").path, mergedHF = dir.appendingPathComponent("merged-hf").path
+        e = try ftdist(["export", checkpoint, "--merge", "--output", mergedGGUF])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        e = try ftdist(["merge", checkpoint, "--output", mergedHF])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let viaExport = try GemmaModel(gguf: GGUFFile(path: mergedGGUF)), viaMerge = try GemmaModel(hfDirectory: mergedHF)
+        for t in viaExport.layout.tensors where !t.isNorm {
+            for i in t.offset..<(t.offset + t.count) { XCTAssertEqual(viaExport.parameters[i], viaMerge.parameters[i]) }
+        }
+        XCTAssertNotEqual(values(viaExport), values(try GemmaModel(gguf: GGUFFile(path: model))), "the adapters changed the weights")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mergedHF + "/" + HFTokenizerFiles.modelFile), "merge writes the tokenizer")
+    }
+
+    func testBadInputIsRefusedAndNothingIsWritten() throws {
+        let dir = try temporaryDirectory("export-bad")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("out.gguf").path
+        func refused(_ args: [String], _ message: String, line: UInt = #line) throws {
+            let r = try ftdist(["export"] + args)
+            XCTAssertNotEqual(r.status, 0, "exit status", line: line)
+            XCTAssertTrue(r.stderr.contains(message), "stderr: \(r.stderr)", line: line)
+            XCTAssertFalse(r.stderr.contains("Fatal error"), line: line)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output", line: line)
+            let stray = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }
+            XCTAssertEqual(stray, [], "no temporary file left", line: line)
+        }
+        try refused([dir.appendingPathComponent("missing.gguf").path, "--output", out], "no such file")
+        try refused([model, "--output", dir.appendingPathComponent("no/such/dir/x.gguf").path], "does not exist")
+        try refused([model, "--type", "q3_k", "--output", out], "q3_k")
+        try refused([model, "--merge", "--output", out], "holds no adapters")
+        try refused([model, "--to", "hf", "--type", "q8_0", "--output", out], "--to hf writes fp32")
+        try refused([dir.path, "--output", out], "neither a checkpoint")
+        try FileManager.default.copyItem(atPath: model, toPath: dir.appendingPathComponent("taken.gguf").path)
+        try refused([model, "--output", dir.appendingPathComponent("taken.gguf").path], "exists already")
+        // a truncated GGUF and a checkpoint with a damaged weights file
+        let truncated = dir.appendingPathComponent("truncated.gguf")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: model))
+        try bytes.prefix(bytes.count / 2).write(to: truncated)
+        try refused([truncated.path, "--output", out], "truncated")
+        let run = dir.appendingPathComponent("run")
+        XCTAssertEqual(try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "1"]).status, 0)
+        let damaged = run.appendingPathComponent("checkpoint-000001")
+        let weights = damaged.appendingPathComponent("model.safetensors")
+        let w = try Data(contentsOf: weights)
+        try w.prefix(w.count - 100).write(to: weights)
+        try refused([damaged.path, "--output", out], "model.safetensors")
+        try FileManager.default.removeItem(at: run)
+        // adapters: no q4_k_m mixture, no HF without --merge
+        let lora = dir.appendingPathComponent("lora")
+        XCTAssertEqual(try TinyRun.train(ranks: 1, output: lora, model: model, extra: ["--method", "lora", "--max-steps", "1"]).status, 0)
+        let adapter = lora.appendingPathComponent("checkpoint-000001").path
+        try refused([adapter, "--type", "q4_k_m", "--output", out], "adapters are written as")
+        try refused([adapter, "--to", "hf", "--output", out], "--merge")
+        try FileManager.default.removeItem(at: lora)
+    }
+}
