@@ -34,29 +34,31 @@ bash bench/build_llama_cpp.sh
 llama=bench/llama.cpp
 export PYTHONPATH="$ROOT/$llama/src/gguf-py"
 rm -rf "$out" && mkdir -p "$out"
+status=0   # a failed comparison is reported, the other checks still run
 
 echo "[export-check] 1. ft-dist's quantizers vs llama-quantize on the same fp32 values"
 "$bin" export "$base" --type f32 --output "$out/base-f32.gguf" >/dev/null 2>&1
 "$llama/bin/llama-quantize" "$out/base-f32.gguf" "$out/base-llama-q4_k_m.gguf" Q4_K_M 2 >"$out/llama-quantize.log" 2>&1
 "$bin" export "$out/base-f32.gguf" --type q4_k_m --output "$out/base-ftdist-q4_k_m.gguf" >/dev/null 2>&1
-"$py" bench/compare_gguf.py "$out/base-llama-q4_k_m.gguf" "$out/base-ftdist-q4_k_m.gguf" --blocks --json "$out/quantizers.json"
+"$py" bench/compare_gguf.py "$out/base-llama-q4_k_m.gguf" "$out/base-ftdist-q4_k_m.gguf" --blocks --json "$out/quantizers.json" || status=1
 if [ "${REFRESH_FIXTURE:-0}" = 1 ]; then
   "$py" bench/quantize_fixture.py "$out/base-llama-q4_k_m.gguf" Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json
 fi
 
 echo "[export-check] 2. export --type q4_k_m of the installed model vs the installed file"
 "$bin" export "$base" --type q4_k_m --output "$out/base-requantized.gguf" >/dev/null 2>&1
-"$py" bench/compare_gguf.py "$base" "$out/base-requantized.gguf" --blocks --json "$out/requantized.json"
+"$py" bench/compare_gguf.py "$base" "$out/base-requantized.gguf" --blocks --json "$out/requantized.json" || status=1
 
 echo "[export-check] 3. a full checkpoint through llama.cpp's convert_hf_to_gguf.py vs export --type f32"
 "$bin" train --max-steps 2 --save-steps 2 --no-final-eval --output "$out/full-run" >"$out/full-run.log" 2>&1
 checkpoint="$out/full-run/checkpoint-000002"
 "$bin" export "$checkpoint" --type f32 --output "$out/full-ftdist-f32.gguf" >/dev/null 2>&1
 "$py" "$llama/src/convert_hf_to_gguf.py" "$checkpoint" --outtype f32 --outfile "$out/full-converter-f32.gguf" >"$out/converter.log" 2>&1
-"$py" bench/compare_gguf.py "$out/full-converter-f32.gguf" "$out/full-ftdist-f32.gguf" --values --json "$out/converter.json"
+"$py" bench/compare_gguf.py "$out/full-converter-f32.gguf" "$out/full-ftdist-f32.gguf" --values --json "$out/converter.json" || status=1
 
 echo "[export-check] 4. sentencepiece on the checkpoint's tokenizer.model"
-"$py" bench/check_tokenizer_model.py "$checkpoint" "$bin" | tee "$out/tokenizer.txt"
+"$py" bench/check_tokenizer_model.py "$checkpoint" "$bin" > "$out/tokenizer.txt" || status=1
+cat "$out/tokenizer.txt"
 
 if [ -n "$adapter" ]; then
   echo "[export-check] 5. $adapter: llama.cpp --lora over the base vs the merged export, $prompts test prompts"
@@ -68,4 +70,5 @@ else
   echo "[export-check] 5. skipped: no adapter checkpoint (train one with --method lora, or pass its path)"
 fi
 rm -f "$out"/*.gguf
-echo "[export-check] done: $out"
+echo "[export-check] done: $out (status $status)"
+exit $status

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Training steps to time (the first is a warm-up). Under mpirun the ranks' shards of a batch differ in tokens; a dozen batches keep that from dominating the median.")
     var steps = 12
-    @Option(help: "GGUF model.") var model: String?
+    @Option(help: "The model: a GGUF file or an HF model directory (default: the installed model).") var model: String?
     @Option(help: "Banking77 directory.") var data: String?
     @OptionGroup var methodOptions: MethodOptions
     @OptionGroup var stepOptions: StepOptions

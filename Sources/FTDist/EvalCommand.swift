@@ -9,7 +9,7 @@ struct EvalCommand: ParsableCommand {
         abstract: "Evaluate a model on a Banking77 split by generating each intent (greedy, KV cache).",
         discussion: "A prediction is correct when the generated text, without its leading space, is the intent name. A checkpoint is prompted with its run's --prompt-template. Rank 0 writes metrics.json, predictions.jsonl, confusion.csv, confusion.svg and report.md into --output. Under mpirun the ranks share the examples.")
 
-    @Option(help: "A GGUF file or a checkpoint directory (default: the newest checkpoint of runs/banking77, else the installed model; stderr names the one used).") var model: String?
+    @Option(help: "A GGUF file, an HF model or checkpoint directory, or an adapter checkpoint (default: the newest checkpoint of runs/banking77, else the installed model; stderr names the one used).") var model: String?
     @Option(help: "test, train, or a CSV file with text,category columns.") var split = "test"
     @Option(help: "Banking77 directory (categories.json, and the splits).") var data: String?
     @Option(help: "Report directory (default: eval-<split> inside a checkpoint directory, else runs/eval-<split>).") var output: String?

@@ -26,7 +26,7 @@ struct ExportCommand: ParsableCommand {
         The output must not exist; it appears only when completely written.
         """)
 
-    @Argument(help: "A GGUF, a full or merged checkpoint directory, or an adapter checkpoint.") var source: String
+    @Argument(help: "A GGUF, an HF model directory (transformers' save_pretrained), a full or merged checkpoint, or an adapter checkpoint.") var source: String
     @Option(help: "Output format: gguf (llama.cpp, Ollama) or hf (transformers: model.safetensors + config.json, fp32).")
     var to: ModelExport.Format = .gguf
     @Option(help: "GGUF tensor types: f32, f16, bf16, q8_0 or q4_k_m (adapters: f32, f16, bf16, q8_0).")
@@ -36,6 +36,21 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The file (GGUF) or directory (hf) to write; must not exist.") var output: String
 
     func run() throws {
+        // Ctrl-C or a kill while writing: remove the half-written temporary output, then exit
+        let temporaries = ModelExport.temporaryPaths(for: output)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler {
+                for path in temporaries { try? FileManager.default.removeItem(atPath: path) }
+                FileHandle.standardError.write(Data("ft-dist: export interrupted; nothing was written\n".utf8))
+                Foundation.exit(128 + sig)
+            }
+            source.resume()
+            sources.append(source)
+        }
+        defer { sources.forEach { $0.cancel() } }
         try runReportingErrors {
             let request = ModelExport.Request(source: source, format: to, type: type, merge: merge, output: output, name: name)
             let summary = try ModelExport.run(request) { FileHandle.standardError.write(Data("[export] \($0)\n".utf8)) }

@@ -13,7 +13,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Most tokens to generate (stops earlier at <eos>).")
     var maxNewTokens = 32
 
-    @Option(help: "A GGUF file or a checkpoint directory (default: the installed model).")
+    @Option(help: "A GGUF file, an HF model or checkpoint directory, or an adapter checkpoint (default: the installed model).")
     var model: String?
 
     @Flag(help: "Print load, prompt and generation timings to stderr.") var timing = false

@@ -19,7 +19,7 @@ struct PredictCommand: ParsableCommand {
         """)
 
     @Argument(help: "Messages (none: read one per line from stdin).") var texts: [String] = []
-    @Option(help: "A GGUF file or a checkpoint directory (default: the newest checkpoint of runs/banking77, else the installed model; stderr names the one used).") var model: String?
+    @Option(help: "A GGUF file, an HF model or checkpoint directory, or an adapter checkpoint (default: the newest checkpoint of runs/banking77, else the installed model; stderr names the one used).") var model: String?
     @Option(help: "Banking77 directory (for categories.json).") var data: String?
     @Option(help: "Rank the intents and print the best K.") var topK: Int?
     @Flag(help: "Print one JSON object per message.") var json = false

@@ -21,7 +21,7 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Turn control-token text (<bos>, <start_of_turn>, …) into control ids.")
     var parseSpecial = false
 
-    @Option(help: "The GGUF model whose tokenizer to use (default: the installed model).")
+    @Option(help: "The GGUF file or HF model directory whose tokenizer to use (default: the installed model).")
     var model: String?
 
     func validate() throws {

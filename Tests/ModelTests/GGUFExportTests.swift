@@ -16,7 +16,7 @@ final class GGUFExportTests: XCTestCase {
     }
 
     func export(_ model: GemmaModel, _ tokenizer: GGUFFile, _ type: ExportType, to path: String) throws -> GGUFFile {
-        try GemmaGGUF.writer(model: model, name: "tiny", fileType: type.fileType, tokenizer: tokenizer, sourcePath: "tiny") {
+        try GemmaGGUF.writer(model: model, name: "tiny", fileType: type.fileType, tokenizer: ModelFile(path: tokenizer.path), sourcePath: "tiny") {
             type.tensorType(name: $0.ggufName, shape: $0.shape, layers: model.config.layers)
         }.write(to: path)
         return try GGUFFile(path: path)

@@ -113,7 +113,7 @@ final class ExportCommandTests: XCTestCase {
         try refused([model, "--type", "q3_k", "--output", out], "q3_k")
         try refused([model, "--merge", "--output", out], "holds no adapters")
         try refused([model, "--to", "hf", "--type", "q8_0", "--output", out], "--to hf writes fp32")
-        try refused([dir.path, "--output", out], "neither a checkpoint")
+        try refused([dir.path, "--output", out], "neither a model directory")
         try FileManager.default.copyItem(atPath: model, toPath: dir.appendingPathComponent("taken.gguf").path)
         try refused([model, "--output", dir.appendingPathComponent("taken.gguf").path], "exists already")
         // a truncated GGUF and a checkpoint with a damaged weights file

@@ -39,13 +39,14 @@ public enum ExportType: String, CaseIterable, Sendable {
     /// tensor_type_fallback: a row that is not whole 256-blocks takes Q5_0 for Q4_K and Q8_0
     /// for Q6_K.
     static func q4KM(name: String, columns: Int, layers: Int) -> GGMLType {
-        if name == "token_embd.weight" { return columns % 256 == 0 ? .q6_K : .q8_0 }
+        if name == "token_embd.weight" { return columns % 256 == 0 ? .q6_K : columns % 32 == 0 ? .q8_0 : .f16 }
         var wanted = GGMLType.q4_K
         if let layer = layerIndex(name), name.hasSuffix(".attn_v.weight") || name.hasSuffix(".ffn_down.weight") {
             if useMoreBits(layer, layers) { wanted = .q6_K }
         }
         guard columns % 256 != 0 else { return wanted }
-        return wanted == .q6_K ? .q8_0 : .q5_0
+        // and when even a 32-block does not fit a row, F16 (the fallback's own fallback)
+        return columns % 32 != 0 ? .f16 : wanted == .q6_K ? .q8_0 : .q5_0
     }
 
     /// llama-quant.cpp's use_more_bits: the first and last eighth of the layers and every

@@ -7,13 +7,15 @@ public enum GemmaGGUF {
     static let descriptiveKeys = ["general.basename", "general.size_label", "general.license", "general.tags"]
 
     /// A writer for `model`; the tensors are encoded while the file is written. `tokenizer`
-    /// is the GGUF whose `tokenizer.*` (and descriptive `general.*`) keys the model uses.
-    /// Every tensor is checked for NaN and infinity before it is encoded (a ModelFileError
-    /// naming `sourcePath` stops the write).
-    public static func writer(model: GemmaModel, name: String, fileType: UInt32, tokenizer: GGUFFile, sourcePath: String,
-                              tensorType: (ParameterTensor) -> GGMLType) -> GGUFWriter {
+    /// is the model file whose tokenizer (and, for a GGUF, descriptive `general.*` keys) the
+    /// model uses. Every tensor is checked for NaN and infinity before it is encoded (a
+    /// ModelFileError naming `sourcePath` stops the write).
+    public static func writer(model: GemmaModel, name: String, fileType: UInt32, tokenizer: ModelFile, sourcePath: String,
+                              tensorType: (ParameterTensor) -> GGMLType) throws -> GGUFWriter {
         var w = GGUFWriter()
-        for (key, value) in metadata(model.config, name: name, fileType: fileType, tokenizer: tokenizer) { w.set(key, value) }
+        let descriptive = descriptiveKeys.compactMap { key in tokenizer.gguf?.metadata[key].map { (key, $0) } }
+        for (key, value) in metadata(model.config, name: name, fileType: fileType, descriptive: descriptive,
+                                     tokenizer: try tokenizer.tokenizerMetadata()) { w.set(key, value) }
         for t in model.layout.tensors {
             let type = tensorType(t)
             let source = UnsafePointer(model.parameters.pointer + t.offset)
@@ -26,15 +28,16 @@ public enum GemmaGGUF {
     }
 
     /// The metadata, in the converter's order: general, architecture, tokenizer.
-    public static func metadata(_ c: GemmaConfig, name: String, fileType: UInt32, tokenizer: GGUFFile) -> [(String, GGUFValue)] {
+    public static func metadata(_ c: GemmaConfig, name: String, fileType: UInt32, descriptive: [(String, GGUFValue)],
+                                tokenizer: [(String, GGUFValue)]) -> [(String, GGUFValue)] {
         var m: [(String, GGUFValue)] = [
             ("general.architecture", .string("gemma3")),
             ("general.type", .string("model")),
             ("general.name", .string(name)),
         ]
-        for key in descriptiveKeys { if let v = tokenizer.metadata[key] { m.append((key, v)) } }
+        m += descriptive
         m += [
-            ("gemma3.context_length", .uint32(UInt32(c.contextLength))),
+            ("gemma3.context_length", .uint32(UInt32(clamping: c.contextLength))),
             ("gemma3.embedding_length", .uint32(UInt32(c.hidden))),
             ("gemma3.block_count", .uint32(UInt32(c.layers))),
             ("gemma3.feed_forward_length", .uint32(UInt32(c.intermediate))),
@@ -44,14 +47,13 @@ public enum GemmaGGUF {
             ("gemma3.attention.value_length", .uint32(UInt32(c.headDim))),
             ("gemma3.rope.freq_base", .float32(c.ropeBaseGlobal)),
             ("gemma3.rope.freq_base_swa", .float32(c.ropeBaseLocal)),
-            ("gemma3.attention.sliding_window", .uint32(UInt32(c.slidingWindow))),
+            ("gemma3.attention.sliding_window", .uint32(UInt32(clamping: c.slidingWindow))),
             ("gemma3.attention.head_count_kv", .uint32(UInt32(c.kvHeads))),
         ]
         // llama.cpp assumes Gemma 3's every-6th-layer pattern; only other models store theirs
         if c.slidingPattern != 6 { m.append(("gemma3.attention.sliding_window_pattern", .uint32(UInt32(c.slidingPattern)))) }
         m += [("general.file_type", .uint32(fileType)), ("general.quantization_version", .uint32(2))]
-        for key in tokenizer.metadataKeys where key.hasPrefix("tokenizer.") { m.append((key, tokenizer.metadata[key]!)) }
-        return m
+        return m + tokenizer
     }
 
     /// Throw when a tensor holds NaN or infinity: such a file would load and generate garbage.

@@ -4,7 +4,9 @@ import Foundation
 /// each tensor's data aligned to 32 bytes. Tensors are encoded one at a time while the file
 /// is written (a 1 GB model never exists twice in memory), into a temporary name in the
 /// target directory that is renamed into place only when every byte is written and synced —
-/// a reader never sees a half-written file, and a failure leaves nothing behind.
+/// a reader never sees a half-written file, a failure leaves nothing behind, and (with
+/// `replace: false`) an existing file is never replaced. `temporaryPath(for:)` names the temporary file (an interrupted
+/// command removes it).
 public struct GGUFWriter {
     public static let alignment = 32
 
@@ -61,10 +63,10 @@ public struct GGUFWriter {
     }
 
     /// Write the file, tensor by tensor; `progress(done, total)` is called after each tensor.
-    public func write(to path: String, progress: ((Int, Int) -> Void)? = nil) throws {
+    /// `replace: false` never replaces a file at `path`, even one created while writing.
+    public func write(to path: String, replace: Bool = true, progress: ((Int, Int) -> Void)? = nil) throws {
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)").path
+        let temporary = Self.temporaryPath(for: path)
         guard FileManager.default.createFile(atPath: temporary, contents: nil), let handle = FileHandle(forWritingAtPath: temporary) else {
             throw ModelFileError(file: path, "cannot write: cannot create a file in \(url.deletingLastPathComponent().path)")
         }
@@ -88,11 +90,20 @@ public struct GGUFWriter {
             if let e = error as? ModelFileError { throw e }
             throw ModelFileError(file: path, "cannot write: \(error.localizedDescription)")
         }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
+        // link() never replaces: a file that appeared at `path` meanwhile is kept, not overwritten
+        guard replace ? rename(temporary, path) == 0 : link(temporary, path) == 0 else {
+            let reason = errno == EEXIST ? "it exists already (created while this file was written)" : String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)
             throw ModelFileError(file: path, "cannot write: \(reason)")
         }
+        if !replace { unlink(temporary) }
+    }
+
+    /// Where `write(to: path)` writes until the file is complete.
+    public static func temporaryPath(for path: String) -> String {
+        let url = URL(fileURLWithPath: path)
+        return url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).partial-\(ProcessInfo.processInfo.processIdentifier)").path
     }
 
     private func encoded(_ t: Pending) throws -> [UInt8] {

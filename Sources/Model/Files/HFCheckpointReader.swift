@@ -1,41 +1,149 @@
 import Foundation
 
-/// Reading a model that transformers' save_pretrained (or an ft-dist checkpoint) wrote:
-/// `config.json` and `model.safetensors` with HF names, norms converted back to g = 1 + w.
+/// Reading a model that transformers' save_pretrained (or ft-dist) wrote: `config.json` and
+/// `model.safetensors` — or its shards, named by `model.safetensors.index.json` — in F32, BF16
+/// or F16, with HF names; norms are converted back to g = 1 + w (in fp32, as Gemma3RMSNorm
+/// computes it). The tied `lm_head.weight`, when a file stores it, must equal the embedding.
 extension GemmaModel {
-    /// Load weights from an HF-named safetensors file (norms converted back to g = 1 + w).
-    public func loadHFSafetensors(_ file: Safetensors.File) throws { try file.readHF(layout.tensors, into: parameters) }
-
     /// The two files of an HF model directory (as transformers' save_pretrained names them).
     public static let hfConfigFile = "config.json"
     public static let hfWeightsFile = "model.safetensors"
+    public static let hfWeightsIndexFile = "model.safetensors.index.json"
 
-    /// Construct from a checkpoint directory: config.json + model.safetensors.
+    /// Whether `path` is a directory holding an HF model (config.json).
+    public static func isHFDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+            && FileManager.default.fileExists(atPath: path + "/" + hfConfigFile)
+    }
+
+    /// Construct from an HF model directory: config.json + model.safetensors (or shards).
     public convenience init(hfDirectory dir: String) throws {
-        let configURL = URL(fileURLWithPath: dir).appendingPathComponent(Self.hfConfigFile)
-        let config = try GemmaConfig(hfConfig: configURL)
-        self.init(config: config)
-        let weights = URL(fileURLWithPath: dir).appendingPathComponent(Self.hfWeightsFile).path
-        guard FileManager.default.fileExists(atPath: weights) else {
-            throw ModelFileError(file: weights, "missing: a checkpoint directory needs model.safetensors")
+        let config = try GemmaConfig(hfConfig: URL(fileURLWithPath: dir).appendingPathComponent(Self.hfConfigFile))
+        let weights = try HFWeightFiles(directory: dir)
+        let layout = ParameterLayout(config: config)
+        // every tensor is checked before the parameter buffer is allocated
+        let expected = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.hfName, $0) })
+        for name in weights.tensorNames.sorted() where expected[name] == nil && name != "lm_head.weight" {
+            let hint = name.hasPrefix("model.language_model.") || name.hasPrefix("vision_tower.")
+                ? " (a Gemma3ForConditionalGeneration checkpoint; ft-dist trains the text model, Gemma3ForCausalLM)" : ""
+            throw ModelFileError(file: weights.path(of: name), "unexpected tensor \(name) for Gemma3ForCausalLM\(hint)")
         }
-        try loadHFSafetensors(try Safetensors.File(path: weights))
+        for t in layout.tensors { try weights.check(t.hfName, shape: t.shape) }
+        self.init(config: config)
+        for t in layout.tensors {
+            try weights.read(t.hfName, shape: t.shape, into: parameters.pointer + t.offset, offset: t.isNorm ? 1 : 0)
+            let p = parameters.pointer + t.offset
+            for i in 0..<t.count where !p[i].isFinite {
+                throw ModelFileError(file: weights.path(of: t.hfName), "tensor \(t.hfName) holds a non-finite value")
+            }
+        }
+        if weights.tensorNames.contains("lm_head.weight") {
+            let e = layout.tensors[0]
+            try weights.check("lm_head.weight", shape: e.shape)
+            let head = FloatBuffer(count: e.count)
+            try weights.read("lm_head.weight", shape: e.shape, into: head.pointer)
+            guard memcmp(head.pointer, parameters.pointer + e.offset, e.count * 4) == 0 else {
+                throw ModelFileError(file: weights.path(of: "lm_head.weight"),
+                                     "lm_head.weight differs from model.embed_tokens.weight: ft-dist's Gemma ties the output head to the embedding")
+            }
+        }
+    }
+}
+
+/// The safetensors files of an HF model directory: `model.safetensors`, or the shards that
+/// `model.safetensors.index.json`'s weight_map assigns each tensor to.
+public final class HFWeightFiles {
+    public let directory: String
+    private let files: [String: Safetensors.File]
+    private let fileOfTensor: [String: String]
+
+    public init(directory: String) throws {
+        self.directory = directory
+        let fm = FileManager.default
+        let single = directory + "/" + GemmaModel.hfWeightsFile, index = directory + "/" + GemmaModel.hfWeightsIndexFile
+        var files: [String: Safetensors.File] = [:], owner: [String: String] = [:]
+        if fm.fileExists(atPath: single) {
+            let f = try Safetensors.File(path: single)
+            files[GemmaModel.hfWeightsFile] = f
+            for name in f.tensors.keys { owner[name] = GemmaModel.hfWeightsFile }
+        } else if fm.fileExists(atPath: index) {
+            guard let data = fm.contents(atPath: index),
+                  let map = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["weight_map"] as? [String: String] else {
+                throw ModelFileError(file: index, "not a safetensors index (no weight_map)")
+            }
+            for shard in Set(map.values) {
+                guard !shard.contains("/") else { throw ModelFileError(file: index, "shard \(shard) is outside the directory") }
+                let path = directory + "/" + shard
+                guard fm.fileExists(atPath: path) else { throw ModelFileError(file: path, "missing: \(GemmaModel.hfWeightsIndexFile) names this shard") }
+                files[shard] = try Safetensors.File(path: path)
+            }
+            for (name, shard) in map {
+                guard files[shard]!.tensors[name] != nil else {
+                    throw ModelFileError(file: directory + "/" + shard, "missing tensor \(name), which \(GemmaModel.hfWeightsIndexFile) places here")
+                }
+                owner[name] = shard
+            }
+        } else {
+            throw ModelFileError(file: single, "missing: a model directory needs \(GemmaModel.hfWeightsFile) or \(GemmaModel.hfWeightsIndexFile)")
+        }
+        self.files = files
+        fileOfTensor = owner
+    }
+
+    public var tensorNames: [String] { Array(fileOfTensor.keys) }
+
+    /// The file that holds `name` (for messages).
+    public func path(of name: String) -> String {
+        directory + "/" + (fileOfTensor[name] ?? GemmaModel.hfWeightsFile)
+    }
+
+    /// Throw unless `name` exists with `shape`.
+    public func check(_ name: String, shape: [Int]) throws {
+        guard let file = fileOfTensor[name].flatMap({ files[$0] }), let t = file.tensors[name] else {
+            throw ModelFileError(file: path(of: name), "missing tensor \(name)")
+        }
+        guard t.shape == shape else { throw ModelFileError(file: file.path, "tensor \(name) has shape \(t.shape), expected \(shape)") }
+    }
+
+    /// Shape and dtype of `name` (for `ft-dist info`).
+    public func describe(_ name: String) throws -> (shape: [Int], dtype: String) {
+        guard let file = fileOfTensor[name].flatMap({ files[$0] }), let t = file.tensors[name] else {
+            throw ModelFileError(file: path(of: name), "missing tensor \(name)")
+        }
+        return (t.shape, file.dtypes[name]!.rawValue)
+    }
+
+    /// Read `name` as fp32, adding `offset` to every value.
+    public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>, offset: Float = 0) throws {
+        try check(name, shape: shape)
+        try files[fileOfTensor[name]!]!.read(name, shape: shape, into: destination, offset: offset)
+    }
+
+    /// The SHA-256 of the weight files, in name order (what an adapter run records of an HF base).
+    public func sha256() throws -> String {
+        if files.count == 1, let only = files.values.first { return try SHA256.hex(file: only.path) }
+        let digests = try files.keys.sorted().map { try SHA256.hex(file: files[$0]!.path) }
+        return Array(digests.joined(separator: "\n").utf8).withUnsafeBytes { SHA256.hex($0) }
     }
 }
 
 extension GemmaConfig {
-    /// Parse an HF config.json; only gemma3_text / Gemma3ForCausalLM is accepted.
+    /// Parse an HF config.json and check it describes the model ft-dist implements:
+    /// Gemma3ForCausalLM's text model (gemma3_text), tanh-approximated GELU, query scaling by
+    /// 1/√head_dim, no logit soft-capping, no RoPE scaling, a tied embedding, causal attention.
     public init(hfConfig url: URL) throws {
         let path = url.path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelFileError(file: path, "missing: a checkpoint directory needs config.json")
+            throw ModelFileError(file: path, "missing: a model directory needs config.json")
         }
         guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw ModelFileError(file: path, "not a JSON object")
         }
         let type = d["model_type"] as? String ?? "?"
-        guard type == "gemma3_text" || type == "gemma3" else {
-            throw ModelFileError(file: path, "model_type is \(type), expected gemma3_text")
+        guard type == "gemma3_text" else {
+            let hint = type == "gemma3" ? " (Gemma3ForConditionalGeneration, with vision; ft-dist trains the text model)" : ""
+            throw ModelFileError(file: path, "model_type is \(type)\(hint), expected gemma3_text")
         }
         func int(_ k: String) throws -> Int {
             guard let v = d[k] as? Int else { throw ModelFileError(file: path, "missing integer \(k)") }
@@ -45,6 +153,22 @@ extension GemmaConfig {
             ((d["rope_parameters"] as? [String: Any])?[layerType] as? [String: Any])?["rope_theta"] as? Double
         }
         func num(_ k: String, _ fallback: Double) -> Double { (d[k] as? Double) ?? (d[k] as? Int).map(Double.init) ?? fallback }
+        func unsupported(_ what: String) -> ModelFileError { ModelFileError(file: path, "\(what): ft-dist implements Gemma 3's text model without it") }
+        if let act = d["hidden_activation"] as? String ?? d["hidden_act"] as? String, act != "gelu_pytorch_tanh" {
+            throw unsupported("hidden_activation \(act)")
+        }
+        for key in ["final_logit_softcapping", "attn_logit_softcapping"] where !(d[key] == nil || d[key] is NSNull) {
+            throw unsupported("\(key) \(d[key]!)")
+        }
+        if let scaling = d["rope_scaling"], !(scaling is NSNull) { throw unsupported("rope_scaling \(scaling)") }
+        for t in ["full_attention", "sliding_attention"] {
+            if let kind = ((d["rope_parameters"] as? [String: Any])?[t] as? [String: Any])?["rope_type"] as? String, kind != "default" {
+                throw unsupported("rope_type \(kind)")
+            }
+        }
+        if (d["tie_word_embeddings"] as? Bool) == false { throw unsupported("an untied output head (tie_word_embeddings false)") }
+        if (d["use_bidirectional_attention"] as? Bool) == true { throw unsupported("bidirectional attention") }
+        if let bias = d["attention_bias"] as? Bool, bias { throw unsupported("attention biases") }
         var pattern = (d["_sliding_window_pattern"] as? Int) ?? (d["sliding_window_pattern"] as? Int) ?? 6
         if let types = d["layer_types"] as? [String], let first = types.firstIndex(of: "full_attention") { pattern = first + 1 }
         self.init(vocabSize: try int("vocab_size"), hidden: try int("hidden_size"), intermediate: try int("intermediate_size"),
@@ -57,6 +181,14 @@ extension GemmaConfig {
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim, vocabSize]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: path, "implausible gemma3 dimensions \(dims)")
+        }
+        if let problem = scalarProblem { throw ModelFileError(file: path, problem) }
+        if let scalar = d["query_pre_attn_scalar"] as? Int, scalar != headDim {
+            throw unsupported("query_pre_attn_scalar \(scalar) ≠ head_dim \(headDim)")
+        }
+        if let types = d["layer_types"] as? [String] {
+            let want = (0..<layers).map { isGlobal(layer: $0) ? "full_attention" : "sliding_attention" }
+            guard types == want else { throw unsupported("layer_types other than every \(pattern)th layer global") }
         }
     }
 }

@@ -168,7 +168,7 @@ enum KQuants {
         let dHalf = floatToHalf(1 / iscale)
         let d16 = halfToFloat(dHalf)
         var sc = [Int8](repeating: 0, count: 16)
-        for ib in 0..<16 { sc[ib] = Int8(min(127, nearestInt(iscale * scales[ib]))) }
+        for ib in 0..<16 { sc[ib] = Int8(max(-128, min(127, nearestInt(iscale * scales[ib])))) }
         for j in 0..<16 {
             let d = d16 * Float(sc[j])
             if d == 0 { continue }

@@ -45,7 +45,7 @@ public enum Quantize {
         let id: Float = d != 0 ? 1 / d : 0
         out.storeBytes(of: floatToHalf(d).littleEndian, as: UInt16.self)
         for j in 0..<32 {
-            out.storeBytes(of: Int8((x[j] * id).rounded(.toNearestOrAwayFromZero)), toByteOffset: 2 + j, as: Int8.self)
+            out.storeBytes(of: Int8(clampedInt((x[j] * id).rounded(.toNearestOrAwayFromZero), -127, 127)), toByteOffset: 2 + j, as: Int8.self)
         }
     }
 
@@ -63,14 +63,25 @@ public enum Quantize {
         var qh: UInt32 = 0
         for j in 0..<16 {
             // C's (int8_t)(v + 16.5f) truncates toward zero; |x·id| ≤ 16, so v + 16.5 > 0
-            let xi0 = UInt8(min(31, Int(x[j] * id + 16.5)))
-            let xi1 = UInt8(min(31, Int(x[j + 16] * id + 16.5)))
+            let xi0 = UInt8(clampedInt(x[j] * id + 16.5, 0, 31))
+            let xi1 = UInt8(clampedInt(x[j + 16] * id + 16.5, 0, 31))
             out.storeBytes(of: (xi0 & 0x0F) | ((xi1 & 0x0F) << 4), toByteOffset: 6 + j, as: UInt8.self)
             qh |= UInt32((xi0 & 0x10) >> 4) << UInt32(j)
             qh |= UInt32((xi1 & 0x10) >> 4) << UInt32(j + 16)
         }
         out.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
     }
+}
+
+/// `v` truncated toward zero and clamped to lo…hi, NaN as 0 — C's float-to-int conversion
+/// for every value the reference meets, and no trap for the rest: a block whose largest value
+/// is so small that 1/d overflows (its fp16 d is 0, so any q dequantizes to 0).
+@inline(__always)
+func clampedInt(_ v: Float, _ lo: Int, _ hi: Int) -> Int {
+    guard !v.isNaN else { return 0 }
+    if v <= Float(lo) { return lo }
+    if v >= Float(hi) { return hi }
+    return Int(v)
 }
 
 /// float → bfloat16 rounded to nearest even, NaN kept a (quiet) NaN — as gguf-py and

@@ -2,7 +2,8 @@ import Foundation
 
 /// safetensors files: an 8-byte little-endian header length, a JSON header
 /// `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {...}}` padded with
-/// spaces to 8 bytes, then the raw little-endian tensor data. We write and read F32 only.
+/// spaces to 8 bytes, then the raw little-endian tensor data. We write F32 and read F32,
+/// BF16 and F16 (what transformers' save_pretrained writes for Gemma 3), converting to fp32.
 public enum Safetensors {
     public struct Entry {
         public var name: String
@@ -59,7 +60,12 @@ public enum Safetensors {
     /// A memory-mapped safetensors file with its validated header.
     public final class File {
         public let path: String
+        /// The element types read, with their sizes.
+        public enum DType: String { case f32 = "F32", bf16 = "BF16", f16 = "F16"
+            var size: Int { self == .f32 ? 4 : 2 }
+        }
         public let tensors: [String: (shape: [Int], range: Range<Int>)]
+        public let dtypes: [String: DType]
         public let metadata: [String: String]
         private let mapping: FileMapping
         private let dataStart: Int
@@ -79,6 +85,7 @@ public enum Safetensors {
                 throw ModelFileError(file: path, "the safetensors header is not a JSON object")
             }
             var tensors: [String: (shape: [Int], range: Range<Int>)] = [:]
+            var dtypes: [String: DType] = [:]
             var metadata: [String: String] = [:]
             for (name, value) in header {
                 if name == "__metadata__" {
@@ -89,14 +96,21 @@ public enum Safetensors {
                       let shape = d["shape"] as? [Int], let offs = d["data_offsets"] as? [Int], offs.count == 2 else {
                     throw ModelFileError(file: path, "bad header entry for \(name)")
                 }
-                guard dtype == "F32" else { throw ModelFileError(file: path, "tensor \(name) has dtype \(dtype); only F32 is read") }
-                let count = shape.reduce(1) { $0 * max($1, 0) }
-                guard offs[0] >= 0, offs[1] - offs[0] == count * 4, dataStart + offs[1] <= bytes.count else {
+                guard let type = DType(rawValue: dtype) else {
+                    throw ModelFileError(file: path, "tensor \(name) has dtype \(dtype); F32, BF16 and F16 are read")
+                }
+                guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }), shape.count <= 8 else {
+                    throw ModelFileError(file: path, "tensor \(name) has an impossible shape \(shape)")
+                }
+                let count = shape.reduce(1, *)
+                guard count < 1 << 40, offs[0] >= 0, offs[1] - offs[0] == count * type.size, dataStart + offs[1] <= bytes.count else {
                     throw ModelFileError(file: path, "tensor \(name) data lies outside the file (truncated?)")
                 }
                 tensors[name] = (shape, offs[0]..<offs[1])
+                dtypes[name] = type
             }
             self.tensors = tensors
+            self.dtypes = dtypes
             self.metadata = metadata
         }
 
@@ -105,11 +119,21 @@ public enum Safetensors {
             guard let t = tensors[name] else { throw ModelFileError(file: path, "missing tensor \(name)") }
             guard t.shape == shape else { throw ModelFileError(file: path, "tensor \(name) has shape \(t.shape), expected \(shape)") }
             let src = mapping.bytes.baseAddress! + dataStart + t.range.lowerBound
-            let count = t.range.count / 4
-            if offset == 0 {
-                memcpy(destination, src, t.range.count)
-            } else {
-                for i in 0..<count { destination[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) + offset }
+            switch dtypes[name]! {
+            case .f32:
+                let count = t.range.count / 4
+                if offset == 0 {
+                    memcpy(destination, src, t.range.count)
+                } else {
+                    for i in 0..<count { destination[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) + offset }
+                }
+            case .bf16:
+                // PyTorch's .float() of bf16 is exact; norms then add 1 in fp32 as Gemma3RMSNorm does
+                for i in 0..<(t.range.count / 2) {
+                    destination[i] = Float(bitPattern: UInt32(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) << 16) + offset
+                }
+            case .f16:
+                for i in 0..<(t.range.count / 2) { destination[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) + offset }
             }
         }
     }

@@ -48,6 +48,18 @@ public struct GemmaConfig: Equatable, Codable {
 
     public func isGlobal(layer: Int) -> Bool { (layer + 1) % slidingPattern == 0 }
 
+    /// What is wrong with the scalar settings a file gave (nil: nothing), checked by both
+    /// readers so that no later step meets a negative window or an infinite RoPE base.
+    public var scalarProblem: String? {
+        if !(1..<(1 << 31)).contains(contextLength) { return "context length \(contextLength) is out of range" }
+        if !(1..<(1 << 31)).contains(slidingWindow) { return "sliding window \(slidingWindow) is out of range" }
+        if !(rmsEps.isFinite && rmsEps > 0) { return "RMS norm epsilon \(rmsEps) must be positive and finite" }
+        if !(ropeBaseGlobal.isFinite && ropeBaseGlobal > 1 && ropeBaseLocal.isFinite && ropeBaseLocal > 1) {
+            return "RoPE bases \(ropeBaseGlobal), \(ropeBaseLocal) must be finite and above 1"
+        }
+        return nil
+    }
+
     /// Read the config from GGUF metadata; only `gemma3` is accepted.
     public init(gguf: GGUFFile) throws {
         guard let arch = gguf.metadata["general.architecture"]?.string else {
@@ -80,6 +92,7 @@ public struct GemmaConfig: Equatable, Codable {
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: gguf.path, "implausible gemma3 dimensions \(dims)")
         }
+        if let problem = scalarProblem { throw ModelFileError(file: gguf.path, problem) }
         // A model must fit the file's tensor table (13 tensors a layer) and the reader's size limit
         // per tensor, so metadata alone cannot ask for a huge layout or an overflowing parameter count.
         let sizes = [vocabSize, qDim, kvDim, intermediate].map { $0.multipliedReportingOverflow(by: hidden) }

@@ -21,17 +21,12 @@ public struct HFTokenizerFiles {
     /// The special ids (config.json takes them from here).
     public let special: SpecialTokens
 
-    public init(gguf: GGUFFile) throws {
-        let tokens = try gguf.stringArray("tokenizer.ggml.tokens")
-        let scores = try gguf.numberArray("tokenizer.ggml.scores")
-        let types = try gguf.numberArray("tokenizer.ggml.token_type").map { Int($0) }
-        let tokenizer = try Tokenizer(gguf: gguf)
-        let special = tokenizer.special
+    public init(gguf: GGUFFile) throws { try self.init(vocabulary: TokenizerVocabulary(gguf: gguf)) }
+
+    public init(vocabulary v: TokenizerVocabulary) throws {
+        let (tokens, scores, types, special) = (v.tokens, v.scores, v.types.map { Int($0) }, v.special)
         self.special = special
-        guard scores.count == tokens.count, types.count == tokens.count else {
-            throw ModelFileError(file: gguf.path, "tokenizer.ggml.tokens, scores and token_type differ in length")
-        }
-        model = Data(Self.modelProto(tokens: tokens, scores: scores.map { Float($0) }, types: types, special: special))
+        model = Data(Self.modelProto(tokens: tokens, scores: scores, types: types, special: special))
 
         func name(_ id: Int32) -> String { tokens[Int(id)] }
         var decoder: [String: Any] = [:]
@@ -45,8 +40,8 @@ public struct HFTokenizerFiles {
             "clean_up_tokenization_spaces": false, "spaces_between_special_tokens": false, "sp_model_kwargs": [String: Any](),
             "tokenizer_class": "GemmaTokenizer", "use_default_system_prompt": false,
         ]
-        for kind in ["bos", "eos", "sep"] {
-            if case .bool(let b)? = gguf.metadata["tokenizer.ggml.add_\(kind)_token"] { dict["add_\(kind)_token"] = b }
+        for (kind, flag) in [("bos", v.addBOS), ("eos", v.addEOS), ("sep", v.addSEP)] {
+            if let flag { dict["add_\(kind)_token"] = flag }
         }
         config = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
         specialTokens = try JSONSerialization.data(withJSONObject: [

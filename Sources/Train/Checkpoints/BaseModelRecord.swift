@@ -10,10 +10,11 @@ public struct BaseModelRecord: Codable, Equatable {
     public var sha256: String
     public var bytes: Int
 
-    /// The record of the file at `path` (reads it whole: ≈1 s for the 253 MB GGUF). The path
-    /// is stored absolute, so eval and merge find the base from any working directory.
+    /// The record of the model at `path`, a GGUF or an HF directory (reads the weights whole:
+    /// ≈1 s for the 253 MB GGUF). The path is stored absolute, so eval and merge find the base
+    /// from any working directory.
     public init(file path: String) throws {
-        self.init(path: path, sha256: try SHA256.hex(file: path))
+        self.init(path: path, sha256: try ModelFile(path: path).sha256())
     }
 
     /// The record of an open GGUF, hashed through its own mapping (no second copy) — taken
@@ -22,10 +23,10 @@ public struct BaseModelRecord: Codable, Equatable {
         self.init(path: gguf.path, sha256: gguf.sha256())
     }
 
-    private init(path: String, sha256: String) {
+    public init(path: String, sha256: String) {
         self.path = URL(fileURLWithPath: path).standardized.path
         self.sha256 = sha256
-        bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+        bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0  // 0 for a directory
     }
 
     /// Throws unless the file at `path` is this base.

@@ -40,7 +40,7 @@ public enum Checkpoint {
                                       to: tmp.appendingPathComponent(weightsFile).path)
                 try trainer.config.hfConfigJSON(special: trainer.data.specialTokens)
                     .write(to: tmp.appendingPathComponent(configFile))
-                try trainer.hfTokenizerFiles().write(to: tmp)
+                try trainer.hfTokenizerFiles()?.write(to: tmp)
             case .lora:
                 try PeftAdapterFiles.writeWeights(trainable, directory: tmp.path)
                 try PeftAdapterFiles.configJSON(trainable.lora!, baseModel: try trainer.baseRecord().path)

@@ -15,11 +15,12 @@ public struct LoadedModel {
     public let path: String
 }
 
-/// Load a model for inference from a GGUF file, a full checkpoint directory (config.json +
-/// model.safetensors) or an adapter checkpoint (peft's adapter_config.json +
-/// adapter_model.safetensors over the base it names). The tokenizer always comes from a GGUF:
-/// the file itself, or for a checkpoint the GGUF it was trained from (trainer_state.json) or
-/// merged from (merged_from.json), else the installed model.
+/// Load a model for inference from a GGUF file, an HF model directory or full checkpoint
+/// (config.json + model.safetensors or shards) or an adapter checkpoint (peft's
+/// adapter_config.json + adapter_model.safetensors over the base it names). The tokenizer is
+/// the model's own (the GGUF's, the directory's tokenizer.model or tokenizer.json), else for an
+/// older checkpoint the GGUF it was trained from (trainer_state.json) or merged from
+/// (merged_from.json), else the installed model.
 public enum ModelSource {
     public static func load(_ path: String, tokenizerGGUF: String? = nil) throws -> LoadedModel {
         var isDir: ObjCBool = false
@@ -46,10 +47,11 @@ public enum ModelSource {
             try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: optimizer,
                                              expectedChecksum: state.parameterChecksum, directory: path)
         }
-        let source = tokenizerGGUF ?? tokenizerSource(checkpoint: path, state: state)
-        let tokenizer = try Tokenizer(gguf: GGUFFile(path: source))
+        // the directory's own tokenizer (an HF model, a recent checkpoint), else the GGUF it came from
+        let source = tokenizerGGUF ?? (TokenizerVocabulary.isPresent(inHFDirectory: path) ? path : tokenizerSource(checkpoint: path, state: state))
+        let tokenizer = try ModelFile(path: source).tokenizer()
         guard tokenizer.vocabularySize == model.config.vocabSize else {
-            throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the checkpoint (\(model.config.vocabSize))")
+            throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the model (\(model.config.vocabSize))")
         }
         return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, template: template, path: path)
     }
@@ -67,10 +69,10 @@ public enum ModelSource {
     private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
                                      tokenizerGGUF: String?) throws -> LoadedModel {
         let checkpoint = try AdapterCheckpoint(path, state: state)
-        let gguf = try GGUFFile(path: checkpoint.basePath)
+        let file = try ModelFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
-        let base: GemmaBase = state?.options.method == .qlora ? try QuantizedGemma(gguf: gguf) : try GemmaModel(gguf: gguf)
-        let tokenizer = try Tokenizer(gguf: tokenizerGGUF.map { try GGUFFile(path: $0) } ?? gguf)
+        let base: GemmaBase = try state?.options.method == .qlora && file.gguf != nil ? QuantizedGemma(gguf: file.gguf!) : file.fp32()
+        let tokenizer = try tokenizerGGUF.map { try ModelFile(path: $0).tokenizer() } ?? file.tokenizer()
         let adapters = try checkpoint.adapters(for: base.config)
         return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer,
                            template: template, path: path)

@@ -37,8 +37,9 @@ public final class Trainer {
     /// `baseRecord`: the base file's record taken at load (adapter checkpoints store it);
     /// computed from `options.modelPath` when first needed if not given.
     public init(options: TrainingOptions, base: GemmaBase, data: TrainingData, comm: Communicator,
-                baseRecord: BaseModelRecord? = nil) throws {
+                baseRecord: BaseModelRecord? = nil, tokenizerFiles: HFTokenizerFiles? = nil) throws {
         baseRecordCache = baseRecord
+        tokenizerFilesCache = tokenizerFiles
         try options.validate()
         if let problem = options.adapterProblem(config: base.config) { throw MessageError.invalidArgument(problem) }
         self.options = options
@@ -78,12 +79,18 @@ public final class Trainer {
     private var baseRecordCache: BaseModelRecord?
 
     /// The tokenizer files a full checkpoint carries (so transformers and llama.cpp's
-    /// converter read the directory alone), made from the base GGUF when first needed.
-    public func hfTokenizerFiles() throws -> HFTokenizerFiles {
+    /// converter read the directory alone): given at load, else made from the base when first
+    /// needed; nil (with a warning, the checkpoint is still written) when the base is gone.
+    public func hfTokenizerFiles() -> HFTokenizerFiles? {
         if let tokenizerFilesCache { return tokenizerFilesCache }
-        let files = try HFTokenizerFiles(gguf: GGUFFile(path: options.modelPath))
-        tokenizerFilesCache = files
-        return files
+        do {
+            let files = try HFTokenizerFiles(vocabulary: ModelFile(path: options.modelPath).vocabulary())
+            tokenizerFilesCache = files
+            return files
+        } catch {
+            FileHandle.standardError.write(Data("ft-dist: warning: checkpoint written without tokenizer files: \(error)\n".utf8))
+            return nil
+        }
     }
     private var tokenizerFilesCache: HFTokenizerFiles?
 

@@ -1,6 +1,7 @@
 import Distributed
 import Foundation
 import Model
+import Report
 
 /// Model, tokenizer, data and trainer as `ft-dist train` builds them, for bench and tests.
 /// For an fp32 base the GGUF mapping is released as soon as the weights are dequantized (it
@@ -13,23 +14,39 @@ public enum TrainerFactory {
         public let data: TrainingData
         /// The base file's path and sha256, taken while it was open (adapter methods only).
         public let baseRecord: BaseModelRecord?
+        /// The tokenizer files full checkpoints carry, made once at load (full only), so that a
+        /// checkpoint never depends on the base file still being there.
+        public let tokenizerFiles: HFTokenizerFiles?
     }
 
     /// The base as `options.method` trains it (fp32 for full and lora, quantized blocks for
     /// qlora), the tokenizer, and the data.
     public static func load(options: TrainingOptions) throws -> Loaded {
-        let (base, tokenizer, record) = try { () throws -> (GemmaBase, Tokenizer, BaseModelRecord?) in
-            let gguf = try GGUFFile(path: options.modelPath)
-            let base: GemmaBase = options.method == .qlora ? try QuantizedGemma(gguf: gguf) : try GemmaModel(gguf: gguf)
-            return (base, try Tokenizer(gguf: gguf), options.method == .full ? nil : BaseModelRecord(gguf: gguf))
+        let (base, tokenizer, record, files) = try { () throws -> (GemmaBase, Tokenizer, BaseModelRecord?, HFTokenizerFiles?) in
+            // a GGUF or an HF directory (config.json, safetensors in F32/BF16/F16, tokenizer)
+            let file = try ModelFile(path: options.modelPath)
+            let base: GemmaBase
+            if options.method == .qlora {
+                guard let gguf = file.gguf else {
+                    throw MessageError("--method qlora keeps the base in a GGUF's quantized blocks, and \(options.modelPath) is an HF directory; "
+                        + "quantize it first: ft-dist export \(options.modelPath) --type q4_k_m --output base-q4_k_m.gguf, then --model base-q4_k_m.gguf")
+                }
+                base = try QuantizedGemma(gguf: gguf)
+            } else {
+                base = try file.fp32()
+            }
+            let record = options.method == .full ? nil : BaseModelRecord(path: options.modelPath, sha256: try file.sha256())
+            let files = options.method == .full ? try HFTokenizerFiles(vocabulary: file.vocabulary()) : nil
+            return (base, try file.tokenizer(), record, files)
         }()
         let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer, template: try PromptTemplate(options.promptTemplate),
                                     holdout: options.holdout, evalSamples: options.evalSamples, seed: options.seed)
-        return Loaded(base: base, tokenizer: tokenizer, data: data, baseRecord: record)
+        return Loaded(base: base, tokenizer: tokenizer, data: data, baseRecord: record, tokenizerFiles: files)
     }
 
     public static func make(options: TrainingOptions, comm: Communicator) throws -> Trainer {
         let loaded = try load(options: options)
-        return try Trainer(options: options, base: loaded.base, data: loaded.data, comm: comm, baseRecord: loaded.baseRecord)
+        return try Trainer(options: options, base: loaded.base, data: loaded.data, comm: comm, baseRecord: loaded.baseRecord,
+                           tokenizerFiles: loaded.tokenizerFiles)
     }
 }

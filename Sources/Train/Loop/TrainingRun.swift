@@ -39,7 +39,8 @@ public final class TrainingRun {
         let baseFingerprint = (base as? GemmaModel).map { ParameterChecksum.hex(ParameterChecksum.of($0.parameters)) }
             ?? loaded.baseRecord?.sha256 ?? ""
         try RankAgreement.require("initial weights", baseFingerprint, comm: comm)
-        let trainer = try Trainer(options: options, base: base, data: data, comm: comm, baseRecord: loaded.baseRecord)
+        let trainer = try Trainer(options: options, base: base, data: data, comm: comm, baseRecord: loaded.baseRecord,
+                                  tokenizerFiles: loaded.tokenizerFiles)
         say(String(format: "ft-dist train: %d rank(s) over %@ (gradients: %@), %d BLAS thread(s) per rank; model and data loaded in %.1f s; %d training examples, %d validation",
                    comm.size, comm.transport, trainer.exchange.description, threads, Date().timeIntervalSince(loadStart), data.train.count, data.validation.count))
 

@@ -14,9 +14,9 @@ public enum AdapterMerge {
         }
         try HFDirectoryOutput.checkNewOutput(output)
         let checkpoint = try AdapterCheckpoint(path)
-        let gguf = try GGUFFile(path: checkpoint.basePath)
-        let model = try GemmaModel(gguf: gguf)
-        let tokenizer = try HFTokenizerFiles(gguf: gguf)
+        let base = try ModelFile(path: checkpoint.basePath)
+        let model = try base.fp32()
+        let tokenizer = try HFTokenizerFiles(vocabulary: base.vocabulary())
         model.merge(try checkpoint.adapters(for: model.config))
         try HFDirectoryOutput.write(model, tokenizer: tokenizer,
                                     mergedFrom: MergedSource(base: checkpoint.basePath, adapters: URL(fileURLWithPath: path).standardized.path),

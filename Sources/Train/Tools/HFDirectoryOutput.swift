@@ -9,8 +9,7 @@ import Report
 enum HFDirectoryOutput {
     static func write(_ model: GemmaModel, tokenizer: HFTokenizerFiles, mergedFrom: MergedSource?, to output: String) throws {
         let fm = FileManager.default
-        let parent = URL(fileURLWithPath: output).deletingLastPathComponent()
-        let tmp = parent.appendingPathComponent(".tmp-\(getpid())-" + URL(fileURLWithPath: output).lastPathComponent)
+        let tmp = URL(fileURLWithPath: temporaryPath(for: output))
         try? fm.removeItem(at: tmp)
         do {
             try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
@@ -19,13 +18,20 @@ enum HFDirectoryOutput {
             try model.config.hfConfigJSON(special: tokenizer.special).write(to: tmp.appendingPathComponent(GemmaModel.hfConfigFile))
             try tokenizer.write(to: tmp)
             if let mergedFrom { try JSONEncoder().encode(mergedFrom).write(to: tmp.appendingPathComponent(MergedSource.fileName)) }
-            guard rename(tmp.path, output) == 0 else {
+            // rename() replaces only an empty directory; a file or a filled one at `output` stays
+            guard !fm.fileExists(atPath: output), rename(tmp.path, output) == 0 else {
                 throw MessageError("cannot rename \(tmp.path) to \(output): \(String(cString: strerror(errno)))")
             }
         } catch {
             try? fm.removeItem(at: tmp)
             throw error
         }
+    }
+
+    /// Where `write(… to: output)` builds the directory until it is complete.
+    static func temporaryPath(for output: String) -> String {
+        URL(fileURLWithPath: output).deletingLastPathComponent()
+            .appendingPathComponent(".tmp-\(getpid())-" + URL(fileURLWithPath: output).lastPathComponent).path
     }
 
     /// An output path must be new and its directory must exist and be writable — checked

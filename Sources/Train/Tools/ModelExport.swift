@@ -29,6 +29,12 @@ public enum ModelExport {
         }
     }
 
+    /// The temporary paths an export of `output` writes before renaming (removed when the
+    /// command is interrupted).
+    public static func temporaryPaths(for output: String) -> [String] {
+        [GGUFWriter.temporaryPath(for: output), HFDirectoryOutput.temporaryPath(for: output)]
+    }
+
     /// Run the export; `log` gets progress lines. Returns what was written, in one line.
     @discardableResult
     public static func run(_ r: Request, log: @escaping (String) -> Void) throws -> String {
@@ -50,13 +56,13 @@ public enum ModelExport {
         switch r.format {
         case .hf:
             log("writing \(r.output) (model.safetensors, config.json, tokenizer)")
-            try HFDirectoryOutput.write(source.model, tokenizer: try HFTokenizerFiles(gguf: source.tokenizer),
+            try HFDirectoryOutput.write(source.model, tokenizer: try HFTokenizerFiles(vocabulary: source.tokenizer.vocabulary()),
                                         mergedFrom: source.mergedFrom, to: r.output)
             return "wrote \(r.output): \(source.description) as an HF directory (fp32)"
         case .gguf:
             let baseTypes = Self.baseTypes(source.base, for: r.type)
-            let writer = GemmaGGUF.writer(model: source.model, name: r.name ?? source.name, fileType: r.type.fileType,
-                                          tokenizer: source.tokenizer, sourcePath: r.source) { t in
+            let writer = try GemmaGGUF.writer(model: source.model, name: r.name ?? source.name, fileType: r.type.fileType,
+                                              tokenizer: source.tokenizer, sourcePath: r.source) { t in
                 baseTypes?[t.ggufName] ?? r.type.tensorType(name: t.ggufName, shape: t.shape, layers: source.model.config.layers)
             }
             try write(writer, to: r.output, log: log)
@@ -65,11 +71,11 @@ public enum ModelExport {
         }
     }
 
-    /// A model to export, with the GGUF its tokenizer comes from and (when known) the base
-    /// GGUF the run started from.
+    /// A model to export, with the model file its tokenizer comes from and (when known) the
+    /// base GGUF the run started from.
     private struct Source {
         var model: GemmaModel
-        var tokenizer: GGUFFile
+        var tokenizer: ModelFile
         var base: GGUFFile?
         var name: String
         var description: String
@@ -79,40 +85,44 @@ public enum ModelExport {
     private static func loadModel(_ r: Request, isDirectory: Bool, log: (String) -> Void) throws -> Source {
         if !isDirectory {
             log("reading \(r.source)")
-            let gguf = try GGUFFile(path: r.source)
-            return Source(model: try GemmaModel(gguf: gguf), tokenizer: gguf, base: gguf, name: modelName(gguf, fineTuned: false),
-                          description: "the GGUF \(r.source)")
+            let file = try ModelFile(path: r.source)
+            return Source(model: try file.fp32(), tokenizer: file, base: file.gguf, name: file.name, description: "the GGUF \(r.source)")
         }
         if r.merge {
             let checkpoint = try AdapterCheckpoint(r.source)
             log("merging \(r.source) into \(checkpoint.basePath)")
-            let gguf = try GGUFFile(path: checkpoint.basePath)
-            let model = try GemmaModel(gguf: gguf)
+            let base = try ModelFile(path: checkpoint.basePath)
+            let model = try base.fp32()
             model.merge(try checkpoint.adapters(for: model.config))
-            return Source(model: model, tokenizer: gguf, base: gguf, name: modelName(gguf, fineTuned: true),
+            return Source(model: model, tokenizer: base, base: base.gguf, name: fineTuned(base.name),
                           description: "\(r.source) merged into \(checkpoint.basePath)",
                           mergedFrom: MergedSource(base: checkpoint.basePath, adapters: URL(fileURLWithPath: r.source).standardized.path))
         }
-        guard FileManager.default.fileExists(atPath: r.source + "/" + GemmaModel.hfConfigFile) else {
-            throw MessageError("\(r.source) is neither a checkpoint (config.json + model.safetensors) nor an adapter checkpoint (\(PeftAdapterFiles.configFile))")
+        guard GemmaModel.isHFDirectory(r.source) else {
+            throw MessageError("\(r.source) is neither a model directory (config.json + model.safetensors) nor an adapter checkpoint (\(PeftAdapterFiles.configFile))")
         }
         log("reading \(r.source)")
         let loaded = try ModelSource.load(r.source)
         guard let model = loaded.base as? GemmaModel else { throw MessageError("\(r.source): not a full model") }
-        // The directory stores norms as HF keeps them, w = g − 1; transformers and llama.cpp's
-        // converter use w + 1. Export that value (it differs from ft-dist's exact g by an ulp
-        // where g − 1 rounds), so the GGUF is the file the converter makes of the directory.
-        for t in model.layout.tensors where t.isNorm {
-            let p = model.parameters.pointer + t.offset
-            for i in 0..<t.count { p[i] = (p[i] - 1) + 1 }
-        }
         let state = FileManager.default.fileExists(atPath: r.source + "/" + CheckpointState.fileName)
             ? try CheckpointState.read(directory: r.source) : nil
-        let tokenizer = try GGUFFile(path: ModelSource.tokenizerSource(checkpoint: r.source, state: state))
+        if state != nil {
+            // An ft-dist checkpoint: ModelSource restored the exact norms g, while the directory
+            // stores w = g − 1, and transformers and llama.cpp's converter use w + 1. Export that
+            // value (an ulp from g where g − 1 rounds): the GGUF the converter makes of the directory.
+            for t in model.layout.tensors where t.isNorm {
+                let p = model.parameters.pointer + t.offset
+                for i in 0..<t.count { p[i] = (p[i] - 1) + 1 }
+            }
+        }
+        // the directory's own tokenizer, else the GGUF an older checkpoint was trained from
+        let tokenizer = try TokenizerVocabulary.isPresent(inHFDirectory: r.source)
+            ? ModelFile(path: r.source) : ModelFile(path: ModelSource.tokenizerSource(checkpoint: r.source, state: state))
         let basePath = state?.options.modelPath ?? MergedSource.read(directory: r.source)?.base
-        let base = basePath.flatMap { FileManager.default.fileExists(atPath: $0) ? try? GGUFFile(path: $0) : nil }
-        return Source(model: model, tokenizer: tokenizer, base: base, name: modelName(tokenizer, fineTuned: true),
-                      description: "the checkpoint \(r.source)")
+        let base = basePath.flatMap { FileManager.default.fileExists(atPath: $0) ? (try? ModelFile(path: $0))?.gguf : nil }
+        let name = base.map { fineTuned(ModelFile.name(of: $0)) } ?? URL(fileURLWithPath: r.source).lastPathComponent
+        return Source(model: model, tokenizer: tokenizer, base: base, name: state == nil ? name : fineTuned(name),
+                      description: state == nil ? "the model directory \(r.source)" : "the checkpoint \(r.source)")
     }
 
     /// q4_k_m of a run that started from a Q4_K_M GGUF keeps each tensor's type from there.
@@ -129,9 +139,9 @@ public enum ModelExport {
             throw MessageError("adapters are written as f32, f16, bf16 or q8_0 (\(r.type.rawValue) is a mixture for whole models)")
         }
         let checkpoint = try AdapterCheckpoint(r.source)
-        let base = try GGUFFile(path: checkpoint.basePath)
-        let adapters = try checkpoint.adapters(for: try GemmaConfig(gguf: base))
-        let writer = LoRAAdapterGGUF.writer(adapters: adapters, name: r.name ?? modelName(base, fineTuned: true) + " LoRA",
+        let base = try ModelFile(path: checkpoint.basePath)
+        let adapters = try checkpoint.adapters(for: base.config)
+        let writer = LoRAAdapterGGUF.writer(adapters: adapters, name: r.name ?? fineTuned(base.name) + " LoRA",
                                             type: r.type, sourcePath: r.source)
         try write(writer, to: r.output, log: log)
         let lora = checkpoint.lora
@@ -141,7 +151,7 @@ public enum ModelExport {
 
     private static func write(_ writer: GGUFWriter, to output: String, log: @escaping (String) -> Void) throws {
         var reported = 0
-        try writer.write(to: output) { done, total in
+        try writer.write(to: output, replace: false) { done, total in
             // a line every ~10% of the tensors
             if done * 10 / total > reported || done == total {
                 reported = done * 10 / total
@@ -150,10 +160,7 @@ public enum ModelExport {
         }
     }
 
-    private static func modelName(_ gguf: GGUFFile, fineTuned: Bool) -> String {
-        let base = gguf.metadata["general.name"]?.string ?? "Gemma 3"
-        return fineTuned ? base + " Banking77 (ft-dist)" : base
-    }
+    private static func fineTuned(_ base: String) -> String { base + " Banking77 (ft-dist)" }
 
     private static func fileSize(_ path: String) -> String {
         let bytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0

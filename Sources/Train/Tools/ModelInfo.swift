@@ -4,6 +4,7 @@ import Model
 /// `ft-dist info`.
 public enum ModelInfo {
     public static func describe(path: String, fullArrays: Bool) throws -> String {
+        if GemmaModel.isHFDirectory(path) { return try describeHF(path) }
         let f = try GGUFFile(path: path)
         var out = "\(path)\nGGUF version \(f.version), \(f.metadata.count) metadata keys, \(f.tensors.count) tensors, alignment \(f.alignment)\n\nmetadata:\n"
         for key in f.metadataKeys {
@@ -20,6 +21,26 @@ public enum ModelInfo {
             out += "\ngemma3: \(config.layers) layers, hidden \(config.hidden), \(config.heads) heads / \(config.kvHeads) kv, head_dim \(config.headDim), vocab \(config.vocabSize)"
         }
         return out
+    }
+
+    /// An HF model directory: the config as ft-dist reads it, the tokenizer, and the tensors
+    /// with their dtypes.
+    static func describeHF(_ path: String) throws -> String {
+        let file = try ModelFile(path: path)
+        let c = file.config
+        let weights = try HFWeightFiles(directory: path)
+        let tokenizer = try file.tokenizer()
+        var out = "\(path)\nHF model directory (gemma3_text): \(c.layers) layers, hidden \(c.hidden), intermediate \(c.intermediate), "
+            + "\(c.heads) heads / \(c.kvHeads) kv, head_dim \(c.headDim), vocab \(c.vocabSize), sliding window \(c.slidingWindow) "
+            + "(every \(c.slidingPattern)th layer global), RoPE \(c.ropeBaseGlobal) / \(c.ropeBaseLocal), rms eps \(c.rmsEps)\n"
+        out += "tokenizer: \(tokenizer.vocabularySize) pieces, <bos> \(tokenizer.bos), <eos> \(tokenizer.eos)\n\ntensors (name, shape, dtype, file):\n"
+        var total = 0
+        for name in weights.tensorNames.sorted() {
+            let (shape, dtype) = try weights.describe(name)
+            out += "  \(name.padding(toLength: 52, withPad: " ", startingAt: 0)) \(String(describing: shape).padding(toLength: 16, withPad: " ", startingAt: 0)) \(dtype)  \(URL(fileURLWithPath: weights.path(of: name)).lastPathComponent)\n"
+            total += shape.reduce(1, *)
+        }
+        return out + "total parameters: \(total)"
     }
 
     static func render(_ v: GGUFValue, full: Bool) -> String {

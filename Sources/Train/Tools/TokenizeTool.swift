@@ -8,7 +8,7 @@ public struct TokenizeTool {
     let parseSpecial: Bool
 
     public init(modelPath: String, parseSpecial: Bool) throws {
-        tokenizer = try Tokenizer(gguf: GGUFFile(path: modelPath))
+        tokenizer = try ModelFile(path: modelPath).tokenizer()
         self.parseSpecial = parseSpecial
     }
 
