@@ -4,7 +4,8 @@
 # (summary.json and the files it compared) and prints one line per check:
 #   1. quantizers: llama-quantize Q4_K_M of `export --type f32` of the installed model vs
 #      `export --type q4_k_m` of the same file — identical types and bytes expected
-#      (REFRESH_FIXTURE=1 also rewrites Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json);
+#      (REFRESH_FIXTURE=1 also rewrites Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json
+#      with bench/quantize_fixture.py: the same, on values moved off the quantization grids);
 #   2. `export --type q4_k_m` of the installed model vs the installed file itself: the share
 #      of identical bytes and blocks per tensor type;
 #   3. a full checkpoint (2 real recipe steps) through llama.cpp's convert_hf_to_gguf.py vs
@@ -42,7 +43,7 @@ echo "[export-check] 1. ft-dist's quantizers vs llama-quantize on the same fp32 
 "$bin" export "$out/base-f32.gguf" --type q4_k_m --output "$out/base-ftdist-q4_k_m.gguf" >/dev/null 2>&1
 "$py" bench/compare_gguf.py "$out/base-llama-q4_k_m.gguf" "$out/base-ftdist-q4_k_m.gguf" --blocks --json "$out/quantizers.json" || status=1
 if [ "${REFRESH_FIXTURE:-0}" = 1 ]; then
-  "$py" bench/quantize_fixture.py "$out/base-llama-q4_k_m.gguf" Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json
+  "$py" bench/quantize_fixture.py "$out/base-f32.gguf" "$llama/bin/llama-quantize" Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json "$out"
 fi
 
 echo "[export-check] 2. export --type q4_k_m of the installed model vs the installed file"

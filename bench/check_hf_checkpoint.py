@@ -15,6 +15,9 @@ writes them, docs/DESIGN.md, "Checkpoints and evaluation") with transformers and
   logits. For an untrained export every diff must be 0 (exit 1 otherwise; with
   --tolerance X, any diff > X fails). For a trained checkpoint the diffs show how far
   training moved each tensor (use --no-fail).
+- --ftdist-logits [FT_DIST]: runs `ft-dist generate --model CHECKPOINT_DIR --logits-output` on
+  the 4 reference prompts and compares every logit at every position with transformers'
+  (max |diff| ≤ --logits-tolerance, default 1e-4).
 - --write-from-gguf: first writes CHECKPOINT_DIR from the GGUF-loaded model with
   `save_pretrained(safe_serialization=True)` — the reference directory that ft-dist's
   checkpoints should look like (config: bench/reference_config.json).
@@ -71,6 +74,11 @@ def main() -> int:
     ap.add_argument("--tolerance", type=float, default=0.0, help="max |diff| allowed per tensor (default 0)")
     ap.add_argument("--no-fail", action="store_true", help="report weight diffs without failing")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ftdist-logits", nargs="?", const=str(Path(__file__).resolve().parent.parent / ".build/release/ft-dist"),
+                    default=None, metavar="FT_DIST",
+                    help="also compare every logit at every position of the 4 reference prompts with ft-dist's own "
+                         "(`ft-dist generate --model CHECKPOINT --logits-output`); fails above --logits-tolerance")
+    ap.add_argument("--logits-tolerance", type=float, default=1e-4)
     args = ap.parse_args()
 
     import torch
@@ -153,6 +161,32 @@ def main() -> int:
         with torch.no_grad():
             ref_logits = gguf_model(input_ids=torch.tensor([PROMPT_IDS])).logits[0].float()
         pc.log(f"[check] max |logit diff| vs GGUF model on the prompt: {(ref_logits - logits).abs().max().item():.3e}")
+
+    if args.ftdist_logits:
+        import subprocess
+        import tempfile
+        import numpy as np
+        prompts = json.loads((pc.REFERENCE / "forward_logits.json").read_text())
+        worst = 0.0
+        with tempfile.TemporaryDirectory() as tmp:
+            for p in prompts:
+                out = Path(tmp) / "logits.f32"
+                r = subprocess.run([args.ftdist_logits, "generate", "--model", str(ckpt), "--prompt", p["text"],
+                                    "--logits-output", str(out)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    pc.log(f"[check] FAIL: ft-dist generate --logits-output: {r.stderr.strip()[-300:]}")
+                    ok = False
+                    break
+                ids = [int(x) for x in r.stdout.split()]
+                ours = np.fromfile(out, dtype="<f4").reshape(len(ids), -1)
+                with torch.no_grad():
+                    theirs = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+                d = float(np.abs(ours - theirs).max())
+                worst = max(worst, d)
+                pc.log(f"[check] {p['text']!r}: ids {ids}, max |ft-dist − transformers| over all {ours.size:,} logits {d:.3e}")
+        pc.log(f"[check] logits vs ft-dist: max |diff| {worst:.3e} (tolerance {args.logits_tolerance})")
+        if worst > args.logits_tolerance:
+            ok = False
 
     pc.log("[check] OK" if ok else "[check] FAILED")
     return 0 if ok else 1

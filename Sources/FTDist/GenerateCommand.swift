@@ -18,6 +18,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Flag(help: "Print load, prompt and generation timings to stderr.") var timing = false
 
+    @Option(help: "Instead of generating, write the prompt's logits at every position (<bos> first) to this file: raw little-endian fp32, [positions, vocab]; the ids go to stdout. For comparisons with transformers (bench/check_hf_checkpoint.py).")
+    var logitsOutput: String?
+
     func validate() throws {
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
     }
@@ -25,6 +28,11 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let generator = try TextGenerator(modelPath: model ?? DefaultPaths.model)
+            if let logitsOutput {
+                try checkWritableOutput(logitsOutput, option: "--logits-output")
+                print(try generator.writePromptLogits(prompt: prompt, to: logitsOutput).map(String.init).joined(separator: " "))
+                return
+            }
             let t = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
             print()
             if timing {

@@ -172,9 +172,11 @@ final class QuantizeTests: XCTestCase {
 
     // MARK: llama-quantize's bytes
 
-    /// The real model's dequantized fp32 values, quantized tensor by tensor in llama-quantize's
-    /// Q4_K_M mixture: every tensor gets the type llama-quantize chose (ExportType's rule) and
-    /// exactly its bytes (SHA-256 of each tensor, fixture from bench/check_export.sh).
+    /// The real model's dequantized fp32 values moved off every quantization grid (element i
+    /// of a tensor by (((i·2654435761) mod 2³²) >> 16 − 32768)·2⁻²⁶, as bench/quantize_fixture.py
+    /// does), then quantized tensor by tensor in llama-quantize's Q4_K_M mixture: every tensor
+    /// gets the type llama-quantize chose (ExportType's rule) and exactly its bytes (SHA-256 of
+    /// each tensor, fixture made by llama.cpp's own llama-quantize).
     func testRealModelQuantizesToLlamaQuantizesBytes() throws {
         let model = try RealModel.load()
         let url = TestPaths.repoRoot.appendingPathComponent("Tests/ModelTests/Fixtures/llama_quantize_q4_k_m.json")
@@ -182,6 +184,7 @@ final class QuantizeTests: XCTestCase {
         let tensors = fixture["tensors"] as! [String: [String: String]]
         XCTAssertEqual(tensors.count, model.layout.tensors.count)
         var checked: [String: Int] = [:]
+        var moved = [Float]()
         for t in model.layout.tensors {
             guard let entry = tensors[t.ggufName], let type = GGMLType.allCases.first(where: { $0.name == entry["type"] }) else {
                 XCTFail("\(t.ggufName) missing from the fixture or of an unknown type")
@@ -189,7 +192,11 @@ final class QuantizeTests: XCTestCase {
             }
             XCTAssertEqual(ExportType.q4_k_m.tensorType(name: t.ggufName, shape: t.shape, layers: model.config.layers), type,
                            "\(t.ggufName): llama-quantize chose \(type.name)")
-            let bytes = Quantize.bytes(type, model.parameters.pointer + t.offset, count: t.count)
+            moved = (0..<t.count).map { i in
+                let k = Int((UInt32(truncatingIfNeeded: i) &* 2_654_435_761) >> 16) - 32768
+                return model.parameters[t.offset + i] + Float(k) * 0x1p-26
+            }
+            let bytes = moved.withUnsafeBufferPointer { Quantize.bytes(type, $0.baseAddress!, count: t.count) }
             let digest = bytes.withUnsafeBytes { SHA256.hex($0) }
             XCTAssertEqual(digest, entry["sha256"], "\(t.ggufName) as \(type.name): bytes differ from llama-quantize's")
             checked[type.name, default: 0] += 1

@@ -16,6 +16,17 @@ public struct TextGenerator {
         loadSeconds = Date().timeIntervalSince(start)
     }
 
+    /// The logits of the prompt (<bos> added) at every position, [positions, vocab] row-major
+    /// fp32, written raw to `path` (for comparisons with another framework). Returns the ids.
+    @discardableResult
+    public func writePromptLogits(prompt: String, to path: String) throws -> [Int32] {
+        let ids = [tokenizer.bos] + tokenizer.encode(prompt)
+        let cache = KVCache(config: weights.config, capacity: ids.count)
+        let logits = try GemmaInference(weights: weights).forward([ids], caches: [cache], logits: .all)
+        try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path), options: .atomic) }
+        return ids
+    }
+
     /// Timing of the last generate call: prompt tokens, prefill seconds, generated tokens, decode seconds.
     public struct Timing { public var promptTokens = 0, prefillSeconds = 0.0, generatedTokens = 0, decodeSeconds = 0.0 }
 

@@ -1,0 +1,30 @@
+import Foundation
+import Model
+import TestSupport
+import Train
+import XCTest
+
+/// `ft-dist generate --logits-output`: the prompt's logits at every position, raw fp32, as
+/// GemmaInference computes them (what bench/check_hf_checkpoint.py compares with transformers).
+final class TextGeneratorTests: XCTestCase {
+    func testLogitsOutputHoldsEveryPositionsLogits() throws {
+        let dir = try temporaryDirectory("logits")
+        let model = try TinyRun.model(in: dir)
+        let file = dir.appendingPathComponent("logits.f32").path
+        let r = try Launch.ftdist(["generate", "--model", model, "--prompt", "abc ab", "--logits-output", file])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ids = r.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int32($0) }
+        let generator = try TextGenerator(modelPath: model)
+        XCTAssertEqual(ids, [generator.tokenizer.bos] + generator.tokenizer.encode("abc ab"))
+        let vocab = generator.weights.config.vocabSize
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        XCTAssertEqual(data.count, ids.count * vocab * 4)
+        let written = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let cache = KVCache(config: generator.weights.config, capacity: ids.count)
+        let expected = try GemmaInference(weights: generator.weights).forward([ids], caches: [cache], logits: .all)
+        XCTAssertEqual(written.map(\.bitPattern), expected.map(\.bitPattern))
+        let bad = try Launch.ftdist(["generate", "--model", model, "--prompt", "a", "--logits-output", dir.appendingPathComponent("no/x").path])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("does not exist"), bad.stderr)
+    }
+}
