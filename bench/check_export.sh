@@ -16,10 +16,13 @@
 #   5. serving: an adapter checkpoint (default runs/lora's newest) as a llama.cpp LoRA GGUF over
 #      the base it was trained on (the Q4_K_M file, and its f32 export: the exact values the
 #      adapters saw) vs its merged f32 export, greedy llama-completion on N test prompts,
-#      beside ft-dist's own predictions (bench/llama_serving.py).
+#      beside ft-dist's own predictions (bench/llama_serving.py);
+#   6. the whole test split (3,080 prompts) in llama.cpp's llama-server on the merged export as
+#      f16, f32, q8_0 and q4_k_m: the share with ft-dist eval's intent, and the accuracy
+#      (bench/llama_eval.py).
 #
 # Usage: bash bench/check_export.sh [ADAPTER_CHECKPOINT] [N_PROMPTS]   (defaults: runs/lora newest, 200)
-# Takes ≈15 min (most of it llama-completion, one process per prompt).
+# Takes ≈45 min (step 5 is one llama-completion process per prompt; step 6 ≈25 min).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -67,6 +70,10 @@ if [ -n "$adapter" ]; then
   "$bin" export "$adapter" --merge --type f32 --output "$out/merged-f32.gguf" >/dev/null 2>&1
   "$py" bench/llama_serving.py --run "$(dirname "$adapter")" --n "$prompts" --out "$out/serving.json" \
     lora="$base+$out/adapter.gguf" lora-over-f32-base="$out/base-f32.gguf+$out/adapter.gguf" merged="$out/merged-f32.gguf"
+  echo "[export-check] 6. the whole test split in llama.cpp (llama-server) on the merged export as f16, f32, q8_0, q4_k_m"
+  for t in f16 q8_0 q4_k_m; do "$bin" export "$adapter" --merge --type "$t" --output "$out/merged-$t.gguf" >/dev/null 2>&1; done
+  "$py" bench/llama_eval.py --run "$(dirname "$adapter")" --out "$out/llama-eval.json" \
+    f16="$out/merged-f16.gguf" f32="$out/merged-f32.gguf" q8_0="$out/merged-q8_0.gguf" q4_k_m="$out/merged-q4_k_m.gguf" || status=1
 else
   echo "[export-check] 5. skipped: no adapter checkpoint (train one with --method lora, or pass its path)"
 fi

@@ -120,6 +120,16 @@ final class HFDirectoryInputTests: XCTestCase {
         try withConfig({ $0["tie_word_embeddings"] = false }, "untied")
         try withConfig({ $0["sliding_window"] = -4 }, "sliding window")
         try withConfig({ $0.removeValue(forKey: "hidden_size") }, "missing integer hidden_size")
+        try withConfig({ $0["intermediate_size"] = 128 }, "has shape [96, 64], expected [128, 64]")
+        // an unsupported dtype, and a truncated header, in the first shard
+        let shard = path.appendingPathComponent("model-00001-of-00002.safetensors")
+        let shardData = try Data(contentsOf: shard)
+        try writeSafetensors(shard, [("model.embed_tokens.weight", [2], [1, 2])], dtype: "I8")
+        XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) { XCTAssertTrue("\($0)".contains("dtype I8") && "\($0)".contains(shard.path), "\($0)") }
+        try shardData.prefix(20).write(to: shard)
+        XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) { XCTAssertTrue("\($0)".contains("header") && "\($0)".contains(shard.path), "\($0)") }
+        try shardData.write(to: shard)
+        XCTAssertNoThrow(try ModelFile(path: path.path).fp32(), "the restored directory loads")
         let index = path.appendingPathComponent("model.safetensors.index.json")
         let indexData = try Data(contentsOf: index)
         var map = try JSONSerialization.jsonObject(with: indexData) as! [String: Any]

@@ -66,7 +66,10 @@ final class QuantizedProjectionTests: XCTestCase {
         let path = try TinyGemma.write(quantized: true)
         defer { try? FileManager.default.removeItem(atPath: path) }
         let gguf = try GGUFFile(path: path)
-        let dense = GemmaWeights(model: try GemmaModel(gguf: gguf)).layers[1].gate
+        // the weights (and the model they point into) must outlive the projection taken from them
+        let weights = GemmaWeights(model: try GemmaModel(gguf: gguf))
+        defer { withExtendedLifetime(weights) {} }
+        let dense = weights.layers[1].gate
         let info = gguf.tensor(named: "blk.1.ffn_gate.weight")!
         let chunked = QuantizedProjection(type: info.type, blocks: gguf.rawData(info).baseAddress!, inputs: dense.inputs,
                                           outputs: dense.outputs, scratch: GrowableBuffer(), rowsPerChunk: 7)

@@ -137,4 +137,29 @@ final class ExportCommandTests: XCTestCase {
         try refused([adapter, "--to", "hf", "--output", out], "--merge")
         try FileManager.default.removeItem(at: lora)
     }
+
+    /// --method qlora from an HF directory quantizes the base at load in llama-quantize's Q4_K_M
+    /// mixture: the same blocks `export --type q4_k_m` writes, hence the same trajectory, bit for
+    /// bit, as QLoRA from that GGUF; its checkpoint evaluates over the same quantized base.
+    func testQLoRAFromAnHFDirectoryQuantizesAtLoad() throws {
+        let dir = try temporaryDirectory("qlora-hf")
+        let model = try TinyRun.model(in: dir)
+        let hf = dir.appendingPathComponent("hf").path, quantized = dir.appendingPathComponent("q4_k_m.gguf").path
+        var e = try ftdist(["export", model, "--to", "hf", "--output", hf])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        e = try ftdist(["export", hf, "--type", "q4_k_m", "--output", quantized])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        var losses: [[Double]] = []
+        for (name, base) in [("from-hf", hf), ("from-gguf", quantized)] {
+            let run = dir.appendingPathComponent(name)
+            let r = try TinyRun.train(ranks: 1, output: run, model: base, extra: ["--method", "qlora", "--max-steps", "3", "--lora-rank", "4"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            losses.append(try TinyRun.losses(run).map(\.loss))
+        }
+        XCTAssertEqual(losses[0].count, 3)
+        XCTAssertEqual(losses[0], losses[1], "the HF base quantized at load = the q4_k_m export")
+        let p = try Launch.ftdist(["predict", "--model", dir.appendingPathComponent("from-hf/checkpoint-000003").path,
+                                   "--data", TestPaths.dataDir.path, "--top-k", "3", "abc"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+    }
 }

@@ -1,10 +1,16 @@
-/// A Gemma 3 model whose projections and tied embedding stay in the GGUF's quantized blocks
-/// (Q4_K, Q5_0, Q6_K, Q8_0 in our file), read from the file mapping and dequantized on the
-/// fly (QuantizedProjection); only the norm vectors (56k floats) are dequantized at load. The
-/// base of `--method qlora`: ≈0.25 GB resident instead of 1.07 GB of fp32.
+/// A Gemma 3 model whose projections and tied embedding stay in quantized blocks (Q4_K, Q5_0,
+/// Q6_K, Q8_0 in our file) and are dequantized on the fly (QuantizedProjection); only the
+/// norm vectors (56k floats) are fp32. The base of `--method qlora`: ≈0.25 GB resident
+/// instead of 1.07 GB of fp32. The blocks are a GGUF's, read from its mapping, or made at
+/// load from an fp32 model (an HF directory) by the q4_k_m quantizers (ExportType's rule).
 public final class QuantizedGemma: GemmaBase {
     public let config: GemmaConfig
-    public let file: GGUFFile
+    /// The GGUF whose mapping holds the blocks (nil: the blocks were quantized at load).
+    public let file: GGUFFile?
+    /// Per GGUF tensor name: its type and its blocks (in `file`'s mapping or in `ownedBlocks`).
+    private let blocks: [String: (type: GGMLType, pointer: UnsafeRawPointer)]
+    /// Blocks quantized at load (freed with this object).
+    private let ownedBlocks: [UnsafeMutableRawPointer]
     private let layout: ParameterLayout
     /// The norm vectors, packed; `normOffsets[model layout offset]` is where each one starts.
     private let norms: FloatBuffer
@@ -17,6 +23,7 @@ public final class QuantizedGemma: GemmaBase {
         let c = try GemmaConfig(gguf: gguf)
         config = c
         file = gguf
+        ownedBlocks = []
         layout = ParameterLayout(config: c)
         var offsets: [Int: Int] = [:], next = 0
         for t in layout.tensors {
@@ -34,19 +41,58 @@ public final class QuantizedGemma: GemmaBase {
         }
         normOffsets = offsets
         norms = FloatBuffer(count: next)
-        for t in layout.tensors where t.isNorm {
-            let p = norms.pointer + offsets[t.offset]!
-            gguf.dequantize(gguf.tensor(named: t.ggufName)!, into: p)
-            for i in 0..<t.count where !p[i].isFinite {
-                throw ModelFileError(file: gguf.path, "tensor \(t.ggufName) holds a non-finite value")
+        var blocks: [String: (type: GGMLType, pointer: UnsafeRawPointer)] = [:]
+        for t in layout.tensors {
+            let info = gguf.tensor(named: t.ggufName)!
+            if t.isNorm {
+                let p = norms.pointer + offsets[t.offset]!
+                gguf.dequantize(info, into: p)
+                for i in 0..<t.count where !p[i].isFinite {
+                    throw ModelFileError(file: gguf.path, "tensor \(t.ggufName) holds a non-finite value")
+                }
+            } else {
+                blocks[t.ggufName] = (info.type, gguf.rawData(info).baseAddress!)
             }
         }
+        self.blocks = blocks
     }
 
+    /// Quantize an fp32 model (an HF base) at load: every projection and the embedding in the
+    /// type llama-quantize's Q4_K_M gives it (ExportType), the norms kept in fp32. The fp32
+    /// model can be released afterwards.
+    public init(quantizing model: GemmaModel) {
+        config = model.config
+        file = nil
+        layout = model.layout
+        var offsets: [Int: Int] = [:], next = 0
+        for t in layout.tensors where t.isNorm {
+            offsets[t.offset] = next
+            next += t.count
+        }
+        normOffsets = offsets
+        norms = FloatBuffer(count: next)
+        var owned: [UnsafeMutableRawPointer] = []
+        var blocks: [String: (type: GGMLType, pointer: UnsafeRawPointer)] = [:]
+        for t in layout.tensors {
+            if t.isNorm {
+                (norms.pointer + offsets[t.offset]!).update(from: model.parameters.pointer + t.offset, count: t.count)
+            } else {
+                let type = ExportType.q4_k_m.tensorType(name: t.ggufName, shape: t.shape, layers: config.layers)
+                let memory = UnsafeMutableRawPointer.allocate(byteCount: type.byteCount(elements: t.count)!, alignment: 64)
+                Quantize.blocks(type, model.parameters.pointer + t.offset, count: t.count, into: memory)
+                owned.append(memory)
+                blocks[t.ggufName] = (type, UnsafeRawPointer(memory))
+            }
+        }
+        ownedBlocks = owned
+        self.blocks = blocks
+    }
+
+    deinit { for memory in ownedBlocks { memory.deallocate() } }
+
     private func projection(_ tensor: ParameterTensor) -> QuantizedProjection {
-        let info = file.tensor(named: tensor.ggufName)!
-        return QuantizedProjection(type: info.type, blocks: file.rawData(info).baseAddress!, inputs: tensor.shape[1],
-                                   outputs: tensor.shape[0], scratch: scratch)
+        let (type, pointer) = blocks[tensor.ggufName]!
+        return QuantizedProjection(type: type, blocks: pointer, inputs: tensor.shape[1], outputs: tensor.shape[0], scratch: scratch)
     }
 
     public func weights(trainable: TrainableParameters?, seed: Int) -> GemmaWeights {

@@ -71,7 +71,12 @@ public enum ModelSource {
         let checkpoint = try AdapterCheckpoint(path, state: state)
         let file = try ModelFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
-        let base: GemmaBase = try state?.options.method == .qlora && file.gguf != nil ? QuantizedGemma(gguf: file.gguf!) : file.fp32()
+        let base: GemmaBase
+        if state?.options.method == .qlora {
+            base = try file.gguf.map { try QuantizedGemma(gguf: $0) } ?? QuantizedGemma(quantizing: file.fp32())
+        } else {
+            base = try file.fp32()
+        }
         let tokenizer = try tokenizerGGUF.map { try ModelFile(path: $0).tokenizer() } ?? file.tokenizer()
         let adapters = try checkpoint.adapters(for: base.config)
         return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer,

@@ -27,11 +27,8 @@ public enum TrainerFactory {
             let file = try ModelFile(path: options.modelPath)
             let base: GemmaBase
             if options.method == .qlora {
-                guard let gguf = file.gguf else {
-                    throw MessageError("--method qlora keeps the base in a GGUF's quantized blocks, and \(options.modelPath) is an HF directory; "
-                        + "quantize it first: ft-dist export \(options.modelPath) --type q4_k_m --output base-q4_k_m.gguf, then --model base-q4_k_m.gguf")
-                }
-                base = try QuantizedGemma(gguf: gguf)
+                // a GGUF's own blocks, or an HF base quantized at load in llama-quantize's Q4_K_M mixture
+                base = try file.gguf.map { try QuantizedGemma(gguf: $0) } ?? QuantizedGemma(quantizing: file.fp32())
             } else {
                 base = try file.fp32()
             }
