@@ -33,7 +33,9 @@ final class ExportCommandTests: XCTestCase {
         XCTAssertEqual(e.status, 0, e.stderr)
         XCTAssertTrue(e.stdout.contains("GGUF f32"), e.stdout)
         let trained = try ModelSource.load(checkpoint).base as! GemmaModel
-        let exported = try GemmaModel(gguf: GGUFFile(path: f32))
+        let exportedFile = try GGUFFile(path: f32)
+        XCTAssertEqual(exportedFile.metadata["general.name"]?.string, "tiny.gguf Banking77 (ft-dist)", "the base's name, marked once")
+        let exported = try GemmaModel(gguf: exportedFile)
         // norms as transformers and llama.cpp's converter read the directory: (g − 1) + 1
         let asHF = try GemmaModel(hfDirectory: checkpoint)
         XCTAssertEqual(values(exported), values(asHF), "f32 export = the checkpoint as HF tools read it, bit for bit")

@@ -120,8 +120,9 @@ public enum ModelExport {
             ? ModelFile(path: r.source) : ModelFile(path: ModelSource.tokenizerSource(checkpoint: r.source, state: state))
         let basePath = state?.options.modelPath ?? MergedSource.read(directory: r.source)?.base
         let base = basePath.flatMap { FileManager.default.fileExists(atPath: $0) ? (try? ModelFile(path: $0))?.gguf : nil }
+        // a base is known only for a trained (checkpoint) or merged directory: mark the name once
         let name = base.map { fineTuned(ModelFile.name(of: $0)) } ?? URL(fileURLWithPath: r.source).lastPathComponent
-        return Source(model: model, tokenizer: tokenizer, base: base, name: state == nil ? name : fineTuned(name),
+        return Source(model: model, tokenizer: tokenizer, base: base, name: name,
                       description: state == nil ? "the model directory \(r.source)" : "the checkpoint \(r.source)")
     }
 
