@@ -8,13 +8,15 @@ reading the GGUF it came from:
 Usage: python bench/check_hf_input.py HF_DIR [--gguf models/gemma-3-270m-q4_k_m.gguf] [--steps 4] [--out OUT.json]
 """
 import argparse
-import csv
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peer_common as pc  # noqa: E402
 
 root = Path(__file__).resolve().parent.parent
 ap = argparse.ArgumentParser()
@@ -25,19 +27,8 @@ ap.add_argument("--steps", type=int, default=4)
 ap.add_argument("--out")
 args = ap.parse_args()
 
-texts = [json.loads(line)["text"] for line in open(root.parent / "shared/reference/tokenizer_vectors.jsonl")]
-for split in ("train", "test"):
-    with open(root / "data/banking77" / f"{split}.csv", newline="") as f:
-        texts += [row["text"] for row in csv.DictReader(f)]
-lines = "".join(json.dumps({"text": t}) + "\n" for t in texts)
-
-
-def tokenize(model):
-    out = subprocess.run([args.bin, "tokenize", "--jsonl", "--model", model], input=lines, capture_output=True, text=True, check=True)
-    return [json.loads(l)["ids"] for l in out.stdout.splitlines()]
-
-
-a, b = tokenize(args.hf_dir), tokenize(args.gguf)
+texts = pc.tokenizer_texts()
+a, b = pc.ftdist_tokenize(args.bin, texts, args.hf_dir), pc.ftdist_tokenize(args.bin, texts, args.gguf)
 same = sum(x == y for x, y in zip(a, b))
 print(f"tokenizer of {args.hf_dir}: {same}/{len(texts)} texts tokenized as the GGUF's tokenizer does")
 for t, x, y in zip(texts, a, b):

@@ -6,23 +6,17 @@ and with `ft-dist tokenize --jsonl`; prints how many agree.
 
 Usage: python bench/check_tokenizer_model.py HF_DIR FT_DIST_BINARY
 """
-import csv
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import sentencepiece as spm
 
-root = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peer_common as pc  # noqa: E402
+
 sp = spm.SentencePieceProcessor(model_file=str(Path(sys.argv[1]) / "tokenizer.model"))
-texts = [json.loads(line)["text"] for line in open(root.parent / "shared/reference/tokenizer_vectors.jsonl")]
-for split in ("train", "test"):
-    with open(root / "data/banking77" / f"{split}.csv", newline="") as f:
-        texts += [row["text"] for row in csv.DictReader(f)]
-out = subprocess.run([sys.argv[2], "tokenize", "--jsonl"], input="".join(json.dumps({"text": t}) + "\n" for t in texts),
-                     capture_output=True, text=True, check=True).stdout.splitlines()
-ours = [json.loads(line)["ids"] for line in out]
+texts = pc.tokenizer_texts()
+ours = pc.ftdist_tokenize(sys.argv[2], texts)
 theirs = sp.encode(texts)
 same = sum(a == b for a, b in zip(ours, theirs))
 print(f"sentencepiece on the exported tokenizer.model: {same}/{len(texts)} texts tokenized as ft-dist does")

@@ -50,6 +50,25 @@ def read_csv(path: Path) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows[1:]]
 
 
+def tokenizer_texts() -> list[str]:
+    """What the tokenizer checks compare on: the reference strings (tokenizer_vectors.jsonl),
+    then every Banking77 text of train.csv and test.csv."""
+    texts = [json.loads(line)["text"] for line in open(REFERENCE / "tokenizer_vectors.jsonl", encoding="utf-8")]
+    for split in ("train", "test"):
+        texts += [text for text, _ in read_csv(find_data_dir() / f"{split}.csv")]
+    return texts
+
+
+def ftdist_tokenize(binary: str, texts: list[str], model: str | None = None) -> list[list[int]]:
+    """`ft-dist tokenize --jsonl` on `texts` (the installed model's tokenizer, or `model`'s)."""
+    import subprocess
+
+    cmd = [binary, "tokenize", "--jsonl"] + (["--model", model] if model else [])
+    lines = "".join(json.dumps({"text": t}) + "\n" for t in texts)
+    out = subprocess.run(cmd, input=lines, capture_output=True, text=True, check=True).stdout.splitlines()
+    return [json.loads(line)["ids"] for line in out]
+
+
 def epoch_order(n: int, seed: int = SEED) -> list[int]:
     order = list(range(n))
     random.Random(seed).shuffle(order)

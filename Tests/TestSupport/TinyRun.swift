@@ -19,6 +19,21 @@ public enum TinyRun {
                                          "--check-replicas-steps", "5", "--lr", "1e-3"] + extra, timeout: 600)
     }
 
+    /// Train `steps` steps of the model at `model` on one rank into `output` and return the path
+    /// of the checkpoint at that step; a failed run throws with its stderr.
+    public static func checkpoint(model: String, output: URL, steps: Int, extra: [String] = []) throws -> String {
+        let r = try train(ranks: 1, output: output, model: model, extra: ["--max-steps", String(steps)] + extra)
+        guard r.status == 0 else { throw LaunchFailure(status: r.status, stderr: r.stderr) }
+        return output.appendingPathComponent("checkpoint-" + String(format: "%06d", steps)).path
+    }
+
+    /// A launched ft-dist that exited with an error.
+    public struct LaunchFailure: Error, CustomStringConvertible {
+        public var status: Int32
+        public var stderr: String
+        public var description: String { "ft-dist exited with status \(status): \(stderr)" }
+    }
+
     /// The tiny model written into `directory` (tiny.gguf); returns its path.
     public static func model(in directory: URL) throws -> String {
         try TinyGemma.write(to: directory.appendingPathComponent("tiny.gguf").path)

@@ -10,15 +10,13 @@ final class EvalCommandTests: XCTestCase {
         let dir = try temporaryDirectory("eval")
         let model = try TinyRun.model(in: dir)
         let run = dir.appendingPathComponent("run")
-        var r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        let checkpoint = try TinyRun.checkpoint(model: model, output: run, steps: 2)
         // a small CSV split of our own, with a quoted comma
         let csv = dir.appendingPathComponent("mine.csv")
         try "text,category\n\"Where is my card, please?\",card_arrival\nI was charged twice,transaction_charged_twice\n"
             .write(to: csv, atomically: true, encoding: .utf8)
         let out = dir.appendingPathComponent("report")
-        r = try Launch.mpirun(ranks: 2, ["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path,
+        var r = try Launch.mpirun(ranks: 2, ["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path,
                                          "--output", out.path, "--max-new-tokens", "4"])
         XCTAssertEqual(r.status, 0, r.stderr)
         for file in ["metrics.json", "predictions.jsonl", "confusion.csv", "confusion.svg", "report.md"] {

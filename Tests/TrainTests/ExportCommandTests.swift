@@ -21,10 +21,7 @@ final class ExportCommandTests: XCTestCase {
     func testFullCheckpointToGGUFAndBack() throws {
         let dir = try temporaryDirectory("export-full")
         let model = try TinyRun.model(in: dir)
-        let run = dir.appendingPathComponent("run")
-        let r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "2"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        let checkpoint = try TinyRun.checkpoint(model: model, output: dir.appendingPathComponent("run"), steps: 2)
         for file in [HFTokenizerFiles.modelFile, HFTokenizerFiles.configFile, HFTokenizerFiles.specialTokensFile] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint + "/" + file), "checkpoint carries \(file)")
         }
@@ -66,11 +63,8 @@ final class ExportCommandTests: XCTestCase {
     func testAdapterCheckpointToLlamaCppLoRAAndMerged() throws {
         let dir = try temporaryDirectory("export-lora")
         let model = try TinyRun.model(in: dir)
-        let run = dir.appendingPathComponent("run")
-        let r = try TinyRun.train(ranks: 1, output: run, model: model,
-                                  extra: ["--method", "lora", "--lora-rank", "8", "--lora-alpha", "16", "--rslora", "--max-steps", "2"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let checkpoint = run.appendingPathComponent("checkpoint-000002").path
+        let checkpoint = try TinyRun.checkpoint(model: model, output: dir.appendingPathComponent("run"), steps: 2,
+                                                extra: ["--method", "lora", "--lora-rank", "8", "--lora-alpha", "16", "--rslora"])
         let adapterFile = dir.appendingPathComponent("lora.gguf").path
         var e = try ftdist(["export", checkpoint, "--output", adapterFile])
         XCTAssertEqual(e.status, 0, e.stderr)
@@ -124,8 +118,7 @@ final class ExportCommandTests: XCTestCase {
         try bytes.prefix(bytes.count / 2).write(to: truncated)
         try refused([truncated.path, "--output", out], "truncated")
         let run = dir.appendingPathComponent("run")
-        XCTAssertEqual(try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--max-steps", "1"]).status, 0)
-        let damaged = run.appendingPathComponent("checkpoint-000001")
+        let damaged = URL(fileURLWithPath: try TinyRun.checkpoint(model: model, output: run, steps: 1))
         let weights = damaged.appendingPathComponent("model.safetensors")
         let w = try Data(contentsOf: weights)
         try w.prefix(w.count - 100).write(to: weights)
@@ -133,8 +126,7 @@ final class ExportCommandTests: XCTestCase {
         try FileManager.default.removeItem(at: run)
         // adapters: no q4_k_m mixture, no HF without --merge
         let lora = dir.appendingPathComponent("lora")
-        XCTAssertEqual(try TinyRun.train(ranks: 1, output: lora, model: model, extra: ["--method", "lora", "--max-steps", "1"]).status, 0)
-        let adapter = lora.appendingPathComponent("checkpoint-000001").path
+        let adapter = try TinyRun.checkpoint(model: model, output: lora, steps: 1, extra: ["--method", "lora"])
         try refused([adapter, "--type", "q4_k_m", "--output", out], "adapters are written as")
         try refused([adapter, "--to", "hf", "--output", out], "--merge")
         try FileManager.default.removeItem(at: lora)

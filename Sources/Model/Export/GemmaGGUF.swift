@@ -20,7 +20,7 @@ public enum GemmaGGUF {
             let type = tensorType(t)
             let source = UnsafePointer(model.parameters.pointer + t.offset)
             w.addTensor(t.ggufName, shape: t.shape, type: type) {
-                try checkFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
+                try ModelFileError.requireFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
                 return withExtendedLifetime(model) { Quantize.bytes(type, source, count: t.count) }
             }
         }
@@ -54,12 +54,5 @@ public enum GemmaGGUF {
         if c.slidingPattern != 6 { m.append(("gemma3.attention.sliding_window_pattern", .uint32(UInt32(c.slidingPattern)))) }
         m += [("general.file_type", .uint32(fileType)), ("general.quantization_version", .uint32(2))]
         return m + tokenizer
-    }
-
-    /// Throw when a tensor holds NaN or infinity: such a file would load and generate garbage.
-    static func checkFinite(_ p: UnsafePointer<Float>, count: Int, tensor: String, file: String) throws {
-        for i in 0..<count where !p[i].isFinite {
-            throw ModelFileError(file: file, "tensor \(tensor) holds a non-finite value (\(p[i]) at element \(i)); it cannot be exported")
-        }
     }
 }

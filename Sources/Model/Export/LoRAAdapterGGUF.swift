@@ -29,7 +29,7 @@ public enum LoRAAdapterGGUF {
             if t.shape[1] % ggml.blockElements != 0 { ggml = .f16 }
             let source = UnsafePointer(adapters.values.pointer + t.offset), chosen = ggml
             w.addTensor(t.ggufName, shape: t.shape, type: chosen) {
-                try GemmaGGUF.checkFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
+                try ModelFileError.requireFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
                 return withExtendedLifetime(adapters) { Quantize.bytes(chosen, source, count: t.count) }
             }
         }

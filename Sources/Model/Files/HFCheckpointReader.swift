@@ -33,10 +33,7 @@ extension GemmaModel {
         self.init(config: config)
         for t in layout.tensors {
             try weights.read(t.hfName, shape: t.shape, into: parameters.pointer + t.offset, offset: t.isNorm ? 1 : 0)
-            let p = parameters.pointer + t.offset
-            for i in 0..<t.count where !p[i].isFinite {
-                throw ModelFileError(file: weights.path(of: t.hfName), "tensor \(t.hfName) holds a non-finite value")
-            }
+            try ModelFileError.requireFinite(parameters.pointer + t.offset, count: t.count, tensor: t.hfName, file: weights.path(of: t.hfName))
         }
         if weights.tensorNames.contains("lm_head.weight") {
             let e = layout.tensors[0]

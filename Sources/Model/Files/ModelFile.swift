@@ -42,13 +42,20 @@ public struct ModelFile {
         return try TokenizerVocabulary(hfDirectory: path, vocabularySize: config.vocabSize)
     }
 
-    public func tokenizer() throws -> Tokenizer {
-        if let gguf { return try Tokenizer(gguf: gguf) }
-        let tokenizer = try vocabulary().tokenizer()
+    public func tokenizer() throws -> Tokenizer { try tokenizerAndVocabulary().tokenizer }
+
+    /// The tokenizer and the vocabulary it holds, from one reading of the files and one build.
+    public func tokenizerAndVocabulary() throws -> (tokenizer: Tokenizer, vocabulary: TokenizerVocabulary) {
+        if let gguf {
+            let tokenizer = try Tokenizer(gguf: gguf)
+            return (tokenizer, TokenizerVocabulary(tokenizer: tokenizer, of: gguf))
+        }
+        let vocabulary = try vocabulary()
+        let tokenizer = try vocabulary.tokenizer()
         guard tokenizer.vocabularySize == config.vocabSize else {
             throw ModelFileError(file: path, "the tokenizer has \(tokenizer.vocabularySize) pieces, config.json's vocab_size is \(config.vocabSize)")
         }
-        return tokenizer
+        return (tokenizer, vocabulary)
     }
 
     /// The `tokenizer.*` keys a GGUF export carries: a GGUF's own, verbatim; for an HF

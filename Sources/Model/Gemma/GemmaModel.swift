@@ -26,10 +26,7 @@ public final class GemmaModel {
             throw ModelFileError(file: gguf.path, "unexpected tensor \(extra.name) for a gemma3 model")
         }
         for t in layout.tensors {
-            let p = parameters.pointer + t.offset
-            for i in 0..<t.count where !p[i].isFinite {
-                throw ModelFileError(file: gguf.path, "tensor \(t.ggufName) holds a non-finite value")
-            }
+            try ModelFileError.requireFinite(parameters.pointer + t.offset, count: t.count, tensor: t.ggufName, file: gguf.path)
         }
     }
 

@@ -47,9 +47,7 @@ public final class QuantizedGemma: GemmaBase {
             if t.isNorm {
                 let p = norms.pointer + offsets[t.offset]!
                 gguf.dequantize(info, into: p)
-                for i in 0..<t.count where !p[i].isFinite {
-                    throw ModelFileError(file: gguf.path, "tensor \(t.ggufName) holds a non-finite value")
-                }
+                try ModelFileError.requireFinite(p, count: t.count, tensor: t.ggufName, file: gguf.path)
             } else {
                 blocks[t.ggufName] = (info.type, gguf.rawData(info).baseAddress!)
             }

@@ -224,6 +224,9 @@ public final class Tokenizer: Sendable {
         self.specialTrie = special
     }
 
+    /// The vocabulary as it was given: every piece, its score and its SentencePiece type.
+    public var vocabulary: (pieces: [String], scores: [Float], types: [Int32]) { (pieces, scores, types.map(\.rawValue)) }
+
     /// The piece of an id as stored in the vocabulary ("" for an id out of range).
     public func piece(_ id: Int32) -> String {
         guard id >= 0, Int(id) < pieces.count else { return "" }

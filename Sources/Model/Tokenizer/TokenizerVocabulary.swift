@@ -47,11 +47,12 @@ public struct TokenizerVocabulary {
         try Tokenizer(tokens: tokens, scores: scores, types: types, bos: special.bos, eos: special.eos, pad: special.pad, unk: special.unk)
     }
 
-    public init(gguf: GGUFFile) throws {
-        let tokenizer = try Tokenizer(gguf: gguf)
-        tokens = try gguf.stringArray("tokenizer.ggml.tokens")
-        scores = try gguf.numberArray("tokenizer.ggml.scores").map { Float($0) }
-        types = try gguf.numberArray("tokenizer.ggml.token_type").map { Int32($0) }
+    public init(gguf: GGUFFile) throws { self.init(tokenizer: try Tokenizer(gguf: gguf), of: gguf) }
+
+    /// The vocabulary `tokenizer` was built from out of `gguf` (its arrays, already validated,
+    /// are not read from the file again), with the GGUF's add_bos/add_eos/add_sep flags.
+    public init(tokenizer: Tokenizer, of gguf: GGUFFile) {
+        (tokens, scores, types) = tokenizer.vocabulary
         special = tokenizer.special
         func flag(_ kind: String) -> Bool? {
             if case .bool(let b)? = gguf.metadata["tokenizer.ggml.add_\(kind)_token"] { return b }

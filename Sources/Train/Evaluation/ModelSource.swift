@@ -9,6 +9,8 @@ public struct LoadedModel {
     /// What generation runs on: the base, with the adapters of an adapter checkpoint.
     public let weights: GemmaWeights
     public let tokenizer: Tokenizer
+    /// The model file (GGUF or HF directory) the tokenizer was read from.
+    public let tokenizerSource: String
     /// The template the model was trained with (a checkpoint's run), else the default.
     public let template: PromptTemplate
     /// Where it came from.
@@ -30,7 +32,7 @@ public enum ModelSource {
         guard isDir.boolValue else {
             let gguf = try GGUFFile(path: path)
             let model = try GemmaModel(gguf: gguf)
-            return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: try Tokenizer(gguf: gguf),
+            return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: try Tokenizer(gguf: gguf), tokenizerSource: path,
                                template: try PromptTemplate(), path: path)
         }
         let state = FileManager.default.fileExists(atPath: path + "/" + CheckpointState.fileName)
@@ -53,12 +55,13 @@ public enum ModelSource {
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the model (\(model.config.vocabSize))")
         }
-        return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, template: template, path: path)
+        return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, tokenizerSource: source,
+                           template: template, path: path)
     }
 
     /// The GGUF whose tokenizer goes with a full or merged checkpoint: the one it was trained
     /// from (trainer_state.json) or merged from (merged_from.json), else the installed model.
-    public static func tokenizerSource(checkpoint path: String, state: CheckpointState?) -> String {
+    private static func tokenizerSource(checkpoint path: String, state: CheckpointState?) -> String {
         [state?.options.modelPath, MergedSource.read(directory: path)?.base, DefaultPaths.model].compactMap { $0 }
             .first { FileManager.default.fileExists(atPath: $0) } ?? DefaultPaths.model
     }
@@ -77,9 +80,10 @@ public enum ModelSource {
         } else {
             base = try file.fp32()
         }
+        let tokenizerSource = tokenizerGGUF ?? checkpoint.basePath
         let tokenizer = try tokenizerGGUF.map { try ModelFile(path: $0).tokenizer() } ?? file.tokenizer()
         let adapters = try checkpoint.adapters(for: base.config)
-        return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer,
+        return LoadedModel(base: base, weights: base.weights(trainable: adapters, seed: 0), tokenizer: tokenizer, tokenizerSource: tokenizerSource,
                            template: template, path: path)
     }
 

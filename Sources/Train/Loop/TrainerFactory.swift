@@ -33,8 +33,9 @@ public enum TrainerFactory {
                 base = try file.fp32()
             }
             let record = options.method == .full ? nil : BaseModelRecord(path: options.modelPath, sha256: try file.sha256())
-            let files = options.method == .full ? try HFTokenizerFiles(vocabulary: file.vocabulary()) : nil
-            return (base, try file.tokenizer(), record, files)
+            let (tokenizer, vocabulary) = try file.tokenizerAndVocabulary()
+            let files = options.method == .full ? try HFTokenizerFiles(vocabulary: vocabulary) : nil
+            return (base, tokenizer, record, files)
         }()
         let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer, template: try PromptTemplate(options.promptTemplate),
                                     holdout: options.holdout, evalSamples: options.evalSamples, seed: options.seed)

@@ -115,9 +115,8 @@ public enum ModelExport {
                 for i in 0..<t.count { p[i] = (p[i] - 1) + 1 }
             }
         }
-        // the directory's own tokenizer, else the GGUF an older checkpoint was trained from
-        let tokenizer = try TokenizerVocabulary.isPresent(inHFDirectory: r.source)
-            ? ModelFile(path: r.source) : ModelFile(path: ModelSource.tokenizerSource(checkpoint: r.source, state: state))
+        // the tokenizer ModelSource chose: the directory's own, else the GGUF an older checkpoint came from
+        let tokenizer = try ModelFile(path: loaded.tokenizerSource)
         let basePath = state?.options.modelPath ?? MergedSource.read(directory: r.source)?.base
         let base = basePath.flatMap { FileManager.default.fileExists(atPath: $0) ? (try? ModelFile(path: $0))?.gguf : nil }
         // a base is known only for a trained (checkpoint) or merged directory: mark the name once
