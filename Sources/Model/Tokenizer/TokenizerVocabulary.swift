@@ -72,6 +72,16 @@ public struct TokenizerVocabulary {
     public init(hfDirectory dir: String, vocabularySize: Int) throws {
         let fm = FileManager.default
         let configJSON = Self.json(dir + "/tokenizer_config.json")
+        // tokenizer.json (33 MB for Gemma) is parsed at most once, when it is needed
+        let tokenizersPath = dir + "/tokenizer.json"
+        var tokenizersRoot: OrderedJSON?
+        func tokenizersJSON() throws -> OrderedJSON {
+            if let tokenizersRoot { return tokenizersRoot }
+            guard let data = fm.contents(atPath: tokenizersPath) else { throw ModelFileError(file: tokenizersPath, "cannot read") }
+            let root = try OrderedJSON.parse([UInt8](data), file: tokenizersPath)
+            tokenizersRoot = root
+            return root
+        }
         if fm.fileExists(atPath: dir + "/tokenizer.model") {
             (tokens, scores, types) = try Self.readSentencePiece(dir + "/tokenizer.model", vocabularySize: vocabularySize)
             if let added = Self.json(dir + "/added_tokens.json") {
@@ -92,8 +102,8 @@ public struct TokenizerVocabulary {
                     scores[id] = -1000
                 }
             }
-        } else if fm.fileExists(atPath: dir + "/tokenizer.json") {
-            (tokens, scores, types) = try Self.readTokenizersJSON(dir + "/tokenizer.json", vocabularySize: vocabularySize)
+        } else if fm.fileExists(atPath: tokenizersPath) {
+            (tokens, scores, types) = try Self.readTokenizersJSON(try tokenizersJSON(), path: tokenizersPath, vocabularySize: vocabularySize)
         } else {
             throw ModelFileError(file: dir, "no tokenizer: an HF model directory needs tokenizer.model or tokenizer.json")
         }
@@ -103,8 +113,7 @@ public struct TokenizerVocabulary {
         addBOS = configJSON?["add_bos_token"] as? Bool
         addEOS = configJSON?["add_eos_token"] as? Bool
         addSEP = configJSON?["add_sep_token"] as? Bool
-        if addBOS == nil, let data = fm.contents(atPath: dir + "/tokenizer.json"),
-           let single = try OrderedJSON.parse([UInt8](data), file: dir + "/tokenizer.json")["post_processor"]?["single"]?.array {
+        if addBOS == nil, fm.fileExists(atPath: tokenizersPath), let single = try tokenizersJSON()["post_processor"]?["single"]?.array {
             // tokenizers' TemplateProcessing: a leading special token is the added <bos>
             addBOS = single.first?["SpecialToken"]?["id"]?.string == tokens[Int(special.bos)]
             addEOS = single.last?["SpecialToken"]?["id"]?.string == tokens[Int(special.eos)]
@@ -171,9 +180,7 @@ public struct TokenizerVocabulary {
 
     /// A tokenizers `tokenizer.json` with a BPE model (how transformers saves Gemma), parsed
     /// with OrderedJSON so that pieces differing only by Unicode normalization stay apart.
-    static func readTokenizersJSON(_ path: String, vocabularySize: Int) throws -> ([String], [Float], [Int32]) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelFileError(file: path, "cannot read") }
-        let root = try OrderedJSON.parse([UInt8](data), file: path)
+    static func readTokenizersJSON(_ root: OrderedJSON, path: String, vocabularySize: Int) throws -> ([String], [Float], [Int32]) {
         guard let model = root["model"], model["type"]?.string == "BPE", let vocab = model["vocab"]?.members else {
             throw ModelFileError(file: path, "model.type is \(root["model"]?["type"]?.string ?? "missing"), expected a BPE vocabulary (Gemma's)")
         }
