@@ -17,6 +17,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Examples generated together on a rank.") var batchSize = Evaluator.defaultBatchSize
     @Flag(help: "Keep generating outputs that can no longer be an intent, to <eos> or the limit (slower; the metrics are the same).") var fullGenerations = false
     @Option(help: "Evaluate only the first N examples.") var limit: Int?
+    @OptionGroup var weights: WeightsOption
+    @Flag(help: "Read every prompt whole instead of computing the prompts' common prefix (the template's) once per rank: the same predictions, slower (for comparisons).") var noSharedPrefix = false
 
     func validate() throws {
         if maxNewTokens < 1 || batchSize < 1 { throw ValidationError("--max-new-tokens and --batch-size must be at least 1") }
@@ -36,6 +38,8 @@ struct EvalCommand: ParsableCommand {
             job.batchSize = batchSize
             job.limit = limit
             job.fullGenerations = fullGenerations
+            job.weights = weights.weights
+            job.sharePromptPrefix = !noSharedPrefix
             try withAbortOnError(comm) {
                 _ = try job.run(comm: comm) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             }

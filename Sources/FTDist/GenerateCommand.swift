@@ -17,6 +17,7 @@ struct GenerateCommand: ParsableCommand {
     var model: String?
 
     @Flag(help: "Print load, prompt and generation timings to stderr.") var timing = false
+    @OptionGroup var weights: WeightsOption
 
     @Option(help: "Instead of generating, write the prompt's logits at every position (<bos> first) to this file: raw little-endian fp32, [positions, vocab]; the ids go to stdout. For comparisons with transformers (bench/check_hf_checkpoint.py).")
     var logitsOutput: String?
@@ -27,7 +28,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let generator = try TextGenerator(modelPath: model ?? DefaultPaths.model)
+            let generator = try TextGenerator(modelPath: model ?? DefaultPaths.model, weights: weights.weights)
             if let logitsOutput {
                 try checkWritableOutput(logitsOutput, option: "--logits-output")
                 print(try generator.writePromptLogits(prompt: prompt, to: logitsOutput).map(String.init).joined(separator: " "))

@@ -16,6 +16,8 @@ struct PredictCommand: ParsableCommand {
         Output is exactly one line per message, in input order, so a file of messages pairs line \
         for line with the answers: a newline, carriage return, tab or backslash inside an output is \
         printed as \\n, \\r, \\t or \\\\. With --json each line is one JSON object instead.
+        Generation runs --batch-size messages at a time, after the prompt prefix they share \
+        (computed once), as eval does; each batch's lines are printed as soon as it is done.
         """)
 
     @Argument(help: "Messages (none: read one per line from stdin).") var texts: [String] = []
@@ -23,36 +25,57 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "Banking77 directory (for categories.json).") var data: String?
     @Option(help: "Rank the intents and print the best K.") var topK: Int?
     @Flag(help: "Print one JSON object per message.") var json = false
+    @Option(help: "Messages generated together.") var batchSize = Evaluator.defaultBatchSize
+    @Flag(help: "Print load, prompt and per-token timings to stderr.") var timing = false
+    @OptionGroup var weights: WeightsOption
 
     func validate() throws {
         if let topK, !(1...77).contains(topK) { throw ValidationError("--top-k must be between 1 and 77") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
     }
 
     func run() throws {
         try runReportingErrors {
             let intents = try IntentList.load(TrainingData.files(in: data ?? DefaultPaths.data).intents)
-            let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents)
+            let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights)
             let messages = texts.isEmpty ? readStdinLines() : texts
-            for text in messages {
-                if let k = topK {
+            let start = Date()
+            if let k = topK {
+                for text in messages {
                     let ranked = try predictor.rank(text, k: k)
                     if json {
                         printJSON(["text": text, "ranking": ranked.map { ["intent": $0.intent, "log_probability": $0.logProbability] }] as [String: Any])
                     } else {
                         print(ranked.map { String(format: "%@ %.3f", $0.intent, $0.logProbability) }.joined(separator: "\t"))
                     }
-                } else {
-                    let intent = try predictor.generate(text)
-                    let valid = intents.index(of: intent) != nil
-                    if json {
-                        printJSON(["text": text, "intent": intent, "valid": valid] as [String: Any])
-                    } else {
-                        print(valid ? intent : "\(oneLine(intent))\t(not an intent)")
-                    }
+                    fflushStdout()
                 }
-                fflushStdout()
+            } else {
+                _ = try predictor.generate(messages, batchSize: batchSize) { first, outputs in
+                    for (text, intent) in zip(messages[first...], outputs) {
+                        let valid = intents.index(of: intent) != nil
+                        if json {
+                            printJSON(["text": text, "intent": intent, "valid": valid] as [String: Any])
+                        } else {
+                            print(valid ? intent : "\(oneLine(intent))\t(not an intent)")
+                        }
+                    }
+                    fflushStdout()
+                }
             }
+            if timing { reportTiming(predictor, messages: messages.count, seconds: Date().timeIntervalSince(start)) }
         }
+    }
+
+    private func reportTiming(_ predictor: IntentPredictor, messages: Int, seconds: Double) {
+        let t = predictor.timing
+        var line = String(format: "model loaded in %.2f s; %d messages in %.2f s (%.2f messages/s)", predictor.loadSeconds, messages, seconds, Double(messages) / seconds)
+        if t.promptTokens > 0 {
+            line += String(format: "; prompts: %d tokens in %.2f s (%.0f tokens/s, the shared prefix not counted)", t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds)
+            line += String(format: "; decoding: %d steps, %d tokens in %.2f s (%.1f ms per step, %.1f tokens/s)", t.decodeSteps, t.decodedTokens, t.decodeSeconds,
+                           1000 * t.decodeSeconds / Double(max(t.decodeSteps, 1)), Double(t.decodedTokens) / max(t.decodeSeconds, 1e-9))
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     private func readStdinLines() -> [String] {

@@ -24,6 +24,40 @@ final class QuantizedProjectionTests: XCTestCase {
         for j in 0..<64 { XCTAssertEqual(back[j], x[j], accuracy: 0.5 * 15.5 / 127 + 1e-3, "round trip \(j)") }
     }
 
+    /// Decoding's few-row forward dequantizes each row and takes the same dot products as the
+    /// fp32 few-row path on the dequantized matrix: bit-identical results, for every row
+    /// count up to the limit, on the tiny model's Q8_0 file and on the same model quantized at
+    /// load in the Q4_K_M mixture (Q5_0/Q8_0 at these widths).
+    func testFewRowsForwardIsBitIdenticalToTheDequantizedMatrix() throws {
+        let path = try TinyGemma.write(quantized: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gguf = try GGUFFile(path: path)
+        let bases = [try QuantizedGemma(gguf: gguf), QuantizedGemma(quantizing: try GemmaModel(gguf: gguf))]
+        var rng = SplitMix64(seed: 9)
+        var types = Set<String>()
+        for base in bases {
+            let w = base.weights(trainable: nil, seed: 0)
+            for p in [w.layers[0].q, w.layers[1].down, w.layers[0].gate, w.embedding as any Projection] {
+                let q = p as! QuantizedProjection
+                types.insert(q.type.name)
+                let dense = FloatBuffer(count: q.outputs * q.inputs)
+                for r in 0..<q.outputs {
+                    Dequantize.row(type: q.type, source: UnsafeRawBufferPointer(start: q.blocks + r * q.rowBytes, count: q.rowBytes),
+                                   count: q.inputs, into: dense.pointer + r * q.inputs)
+                }
+                let x = FloatBuffer(count: fewRowsLimit * q.inputs)
+                for i in 0..<x.count { x[i] = rng.normal() }
+                for rows in 1...fewRowsLimit {
+                    let y1 = FloatBuffer(count: rows * q.outputs), y2 = FloatBuffer(count: rows * q.outputs)
+                    linearForward(y1.pointer, x.pointer, dense.pointer, rows: rows, inputs: q.inputs, outputs: q.outputs)
+                    q.forward(y2.pointer, x.pointer, rows: rows)
+                    XCTAssertEqual(y1.array, y2.array, "\(q.type.name), rows \(rows)")
+                }
+            }
+        }
+        XCTAssertGreaterThan(types.count, 1, "more than one block type checked: \(types)")
+    }
+
     /// Forward, input gradient and embedding rows of quantized blocks equal those of the
     /// dequantized fp32 matrix (to summation order), and nothing is written to the gradients.
     func testQuantizedProjectionEqualsTheDequantizedDenseOne() throws {

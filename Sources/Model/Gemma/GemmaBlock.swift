@@ -30,9 +30,7 @@ struct GemmaBlock {
         let c = config, w = weights
         // attention
         rmsNormForward(xn, a.rstdIn, hIn, w.inputNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
-        w.q.forward(a.qRaw, xn, rows: n)
-        w.k.forward(a.kRaw, xn, rows: n)
-        w.v.forward(a.v, xn, rows: n)
+        projectSharingInput(xn, [(w.q, a.qRaw), (w.k, a.kRaw), (w.v, a.v)], rows: n)
         rmsNormForward(a.q, a.rstdQ, a.qRaw, w.qNorm.g, rows: n * c.heads, width: c.headDim, eps: c.rmsEps)
         rmsNormForward(a.k, a.rstdK, a.kRaw, w.kNorm.g, rows: n * c.kvHeads, width: c.headDim, eps: c.rmsEps)
         rope.apply(a.q, rows: n, heads: c.heads, positions: positions)
@@ -44,8 +42,7 @@ struct GemmaBlock {
         for i in 0..<(n * c.hidden) { hMid[i] = hIn[i] + xn[i] }
         // MLP
         rmsNormForward(xn, a.rstdMid, hMid, w.preFeedforwardNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
-        w.gate.forward(a.gate, xn, rows: n)
-        w.up.forward(a.up, xn, rows: n)
+        projectSharingInput(xn, [(w.gate, a.gate), (w.up, a.up)], rows: n)
         gatedGeluForward(a.act, gate: a.gate, up: a.up, count: n * c.intermediate)
         w.down.forward(a.down, a.act, rows: n)
         rmsNormForward(xn, a.rstdDown, a.down, w.postFeedforwardNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)

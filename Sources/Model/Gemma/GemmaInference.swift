@@ -8,6 +8,11 @@ public final class GemmaInference {
     private var localRope: RoPETable
     private var globalRope: RoPETable
     private let scratch = GrowableBuffer()
+    /// The logits of the last forward: 1 MB per row, reused from call to call (decoding makes
+    /// one call per token).
+    private let logitsBuffer = GrowableBuffer()
+    /// Prefill and decode time of every generateGreedy call so far (reset it to measure anew).
+    public var timing = GenerationTiming()
 
     public convenience init(model: GemmaModel) { self.init(weights: GemmaWeights(model: model)) }
 
@@ -20,19 +25,34 @@ public final class GemmaInference {
 
     public var config: GemmaConfig { weights.config }
 
-    public enum LogitRows { case last, all }
+    /// Which rows get logits: the last new row of each sequence, every new row, or none (a
+    /// shared prompt prefix only fills its cache).
+    public enum LogitRows { case last, all, none }
 
     public struct CacheFull: Error, CustomStringConvertible {
         public var description: String { "the KV cache is full: raise its capacity" }
     }
 
+    public struct TokenOutOfRange: Error, CustomStringConvertible {
+        public let token: Int32, vocabulary: Int
+        public var description: String { "token id \(token) is outside the model's vocabulary of \(vocabulary)" }
+    }
+
     /// Append `tokens[i]` to sequence i (cache i) and return logits, row-major [rows, vocab]:
     /// the last new row of each sequence (`.last`) or every new row in order (`.all`).
     public func forward(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> [Float] {
+        let rows = try forwardInPlace(tokens, caches: caches, logits: rowsWanted)
+        return Array(UnsafeBufferPointer(start: logitsBuffer.pointer, count: rows * config.vocabSize))
+    }
+
+    /// `forward` without copying the logits out: returns the number of logit rows, which are
+    /// at `logits` until the next call.
+    func forwardInPlace(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> Int {
         precondition(tokens.count == caches.count)
         let c = weights.config
         weights.adapterPass?.training = false
         for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
+        for t in tokens { if let bad = t.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) { throw TokenOutOfRange(token: bad, vocabulary: c.vocabSize) } }
         var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
         for (t, cache) in zip(tokens, caches) {
             starts.append(rowToken.count)
@@ -40,7 +60,7 @@ public final class GemmaInference {
             positions.append(contentsOf: (0..<t.count).map { Int32(cache.length + $0) })
         }
         let n = rowToken.count
-        guard n > 0 else { return [] }
+        guard n > 0 else { return 0 }
         let maxPos = Int(positions.max()!) + 1
         localRope.reserve(maxPos)
         globalRope.reserve(maxPos)
@@ -83,12 +103,20 @@ public final class GemmaInference {
         for (i, cache) in caches.enumerated() { cache.advance(by: tokens[i].count) }
 
         // final norm and tied head on the wanted rows only
-        let wanted: [Int] = rowsWanted == .all ? Array(0..<n)
-            : zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
+        let wanted: [Int]
+        switch rowsWanted {
+        case .all: wanted = Array(0..<n)
+        case .last: wanted = zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
+        case .none: wanted = []
+        }
+        guard !wanted.isEmpty else { return 0 }
         for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + r * c.hidden, count: c.hidden) }
         rmsNormForward(xn, nil, xn, weights.finalNorm.g, rows: wanted.count, width: c.hidden, eps: c.rmsEps)
-        var logits = [Float](repeating: 0, count: wanted.count * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { out in weights.embedding.forward(out.baseAddress!, xn, rows: wanted.count) }
-        return logits
+        logitsBuffer.reserve(wanted.count * c.vocabSize)
+        weights.embedding.forward(logitsBuffer.pointer, xn, rows: wanted.count)
+        return wanted.count
     }
+
+    /// The logits rows of the last `forwardInPlace`.
+    var logits: UnsafePointer<Float> { UnsafePointer(logitsBuffer.pointer) }
 }

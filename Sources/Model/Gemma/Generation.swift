@@ -1,24 +1,57 @@
+import Foundation
+
 /// Greedy decoding with a KV cache, several sequences at once: one packed prefill of all
 /// prompts, then one packed step per new token over the sequences still running.
 extension GemmaInference {
+    /// Where the time of `generateGreedy` went, summed over calls in `GemmaInference.timing`:
+    /// prompt tokens read in the prefills, tokens chosen in the decode steps (the first token
+    /// of each sequence comes with the prefill).
+    public struct GenerationTiming {
+        public var promptTokens = 0, prefillSeconds = 0.0
+        public var decodeSteps = 0, decodedTokens = 0, decodeSeconds = 0.0
+        public init() {}
+        public mutating func add(_ other: GenerationTiming) {
+            promptTokens += other.promptTokens; prefillSeconds += other.prefillSeconds
+            decodeSteps += other.decodeSteps; decodedTokens += other.decodedTokens; decodeSeconds += other.decodeSeconds
+        }
+    }
+
+    /// The KV cache of a prompt prefix that several prompts share (e.g. the template's
+    /// `<bos>Classify … Message:`), computed once: pass it as `generateGreedy`'s `prefix`.
+    public func prefixCache(_ prefix: [Int32]) throws -> KVCache {
+        let cache = KVCache(config: config, capacity: prefix.count)
+        _ = try forwardInPlace([prefix], caches: [cache], logits: .none)
+        return cache
+    }
+
     /// Generated ids per prompt (without the prompt; without the stop token).
+    /// With `prefix`, every prompt continues that cached prefix (the prompts hold only the
+    /// tokens after it; each sequence starts from its own copy of the prefix).
     /// `onToken` sees (sequence, token) as soon as each token is chosen.
     /// `stopEarly(sequence, generated)` may end a sequence before <eos> (e.g. once its output
     /// can no longer become a valid label).
-    public func generateGreedy(_ prompts: [[Int32]], maxNewTokens: Int, stopToken: Int32,
+    public func generateGreedy(_ prompts: [[Int32]], maxNewTokens: Int, stopToken: Int32, prefix: KVCache? = nil,
                                onToken: ((Int, Int32) -> Void)? = nil,
                                stopEarly: ((Int, [Int32]) -> Bool)? = nil) throws -> [[Int32]] {
         guard !prompts.isEmpty else { return [] }
         let v = config.vocabSize
-        let caches = prompts.map { KVCache(config: config, capacity: $0.count + maxNewTokens) }
+        let caches = prompts.map { p in
+            prefix.map { KVCache(continuing: $0, capacity: $0.length + p.count + maxNewTokens) }
+                ?? KVCache(config: config, capacity: p.count + maxNewTokens)
+        }
         var outputs = [[Int32]](repeating: [], count: prompts.count)
         var running = Array(prompts.indices).filter { !prompts[$0].isEmpty }
-        var logits = try forward(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
-        for _ in 0..<maxNewTokens {
-            var next: [Int32] = []
-            var stillRunning: [Int] = []
+        var clock = Date()
+        var spent = GenerationTiming()
+        spent.promptTokens = running.reduce(0) { $0 + prompts[$1].count }
+        _ = try forwardInPlace(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
+        spent.prefillSeconds = -clock.timeIntervalSinceNow
+        var next: [Int32] = [], stillRunning: [Int] = []
+        for step in 0..<maxNewTokens {
+            next.removeAll(keepingCapacity: true)
+            stillRunning.removeAll(keepingCapacity: true)
             for (row, s) in running.enumerated() {
-                let token = argmax(logits, row: row, width: v)
+                let token = argmax(logits + row * v, count: v)
                 if token == stopToken { continue }
                 outputs[s].append(token)
                 onToken?(s, token)
@@ -26,19 +59,23 @@ extension GemmaInference {
                 next.append(token)
                 stillRunning.append(s)
             }
-            running = stillRunning
+            swap(&running, &stillRunning)
             guard let first = running.first, outputs[first].count < maxNewTokens else { break }
-            logits = try forward(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last)
+            if step == 0 { clock = Date() }
+            _ = try forwardInPlace(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last)
+            spent.decodeSteps += 1
+            spent.decodedTokens += running.count
         }
+        if spent.decodeSteps > 0 { spent.decodeSeconds = -clock.timeIntervalSinceNow }
+        timing.add(spent)
         return outputs
     }
 
-    private func argmax(_ logits: [Float], row: Int, width: Int) -> Int32 {
-        logits.withUnsafeBufferPointer { b in
-            let p = b.baseAddress! + row * width
-            var best = 0
-            for j in 1..<width where p[j] > p[best] { best = j }
-            return Int32(best)
-        }
+    /// The index of the largest of `count` logits (the first one on a tie): greedy needs no
+    /// softmax.
+    private func argmax(_ p: UnsafePointer<Float>, count: Int) -> Int32 {
+        var best = 0
+        for j in 1..<count where p[j] > p[best] { best = j }
+        return Int32(best)
     }
 }

@@ -19,6 +19,19 @@ public final class KVCache {
 
     func advance(by n: Int) { length += n }
 
+    /// A cache that starts with the contents of `prefix` (a shared prompt prefix computed once)
+    /// and has room for `capacity` positions in all.
+    public convenience init(continuing prefix: KVCache, capacity: Int) {
+        precondition(capacity >= prefix.length)
+        self.init(capacity: capacity, kvDim: prefix.kvDim, layers: prefix.layers)
+        let used = prefix.length * kvDim
+        for l in 0..<layers {
+            keys(l).update(from: prefix.keys(l), count: used)
+            values(l).update(from: prefix.values(l), count: used)
+        }
+        length = prefix.length
+    }
+
     /// An independent cache with the same contents (to continue one prompt several ways).
     public func copy() -> KVCache {
         let c = KVCache(capacity: capacity, kvDim: kvDim, layers: layers)

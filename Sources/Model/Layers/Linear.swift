@@ -1,13 +1,15 @@
 import CBLAS
 
 // Dense matrix products without bias in the layout of PyTorch's nn.Linear: W is [out, in]
-// row-major. The three products of a linear layer, each one sgemm.
+// row-major. The three products of a linear layer, each one sgemm — but a forward of a few
+// rows (decoding) streams W instead (FewRowsLinear.swift).
 
 /// y[n, o] = x[n, i] · W[o, i]ᵀ
 @inline(__always)
 func linearForward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                    rows n: Int, inputs i: Int, outputs o: Int) {
     guard n > 0 else { return }
+    if n <= fewRowsLimit { return linearForwardFewRows(y, x, w, rows: n, inputs: i, outputs: o) }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(o), Int32(i),
                 1, x, Int32(i), w, Int32(i), 0, y, Int32(o))
 }

@@ -19,3 +19,15 @@ public protocol Projection: AnyObject {
     func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,
                   accumulate: Bool, gradients: UnsafeMutablePointer<Float>)
 }
+
+/// y_j = x · W_jᵀ for projections that read the same x (q, k, v; gate, up). Decoding's few
+/// rows over dense weights go through the cores as one list (FewRowsLinear.swift); anything
+/// else is each projection's own forward.
+func projectSharingInput(_ x: UnsafePointer<Float>, _ outputs: [(projection: any Projection, y: UnsafeMutablePointer<Float>)], rows n: Int) {
+    let dense = outputs.compactMap { $0.projection as? DenseProjection }
+    if n <= fewRowsLimit, n > 0, dense.count == outputs.count, dense.allSatisfy({ $0.inputs == dense[0].inputs }) {
+        linearForwardFewRows(zip(dense, outputs).map { ($1.y, $0.weight, $0.outputs) }, x, rows: n, inputs: dense[0].inputs)
+    } else {
+        for o in outputs { o.projection.forward(o.y, x, rows: n) }
+    }
+}

@@ -86,6 +86,15 @@ public final class QuantizedGemma: GemmaBase {
         self.blocks = blocks
     }
 
+    /// Whether every projection and the embedding of `gguf` are in quantized blocks (what
+    /// `init(gguf:)` keeps); an F32/F16/BF16 one would have to be quantized first.
+    public static func keepsBlocks(of gguf: GGUFFile) -> Bool {
+        guard let c = try? GemmaConfig(gguf: gguf) else { return false }
+        return ParameterLayout(config: c).tensors.allSatisfy { t in
+            t.isNorm || gguf.tensor(named: t.ggufName).map { ![.f32, .f16, .bf16].contains($0.type) } ?? false
+        }
+    }
+
     deinit { for memory in ownedBlocks { memory.deallocate() } }
 
     private func projection(_ tensor: ParameterTensor) -> QuantizedProjection {

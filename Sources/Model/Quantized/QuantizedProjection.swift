@@ -46,6 +46,7 @@ public final class QuantizedProjection: TokenEmbedding {
 
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         guard n > 0 else { return }
+        if n <= fewRowsLimit { return forwardFewRows(y, x, rows: n) }
         scratch.reserve(rowsPerChunk * inputs)
         let w = scratch.pointer
         for r0 in stride(from: 0, to: outputs, by: rowsPerChunk) {
@@ -53,6 +54,23 @@ public final class QuantizedProjection: TokenEmbedding {
             dequantize(rows: r0, count: count, into: w)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(count), Int32(inputs),
                         1, x, Int32(inputs), w, Int32(inputs), 0, y + r0, Int32(outputs))
+        }
+    }
+
+    /// Decoding (few rows of x): each weight row is dequantized into a per-thread row buffer
+    /// while it is in L1 and multiplied there with all n rows (as FewRowsLinear does for fp32);
+    /// no chunk of fp32 weights goes through memory.
+    private func forwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
+        let (inputs, outputs) = (self.inputs, self.outputs)
+        parallelChunks(0..<outputs, chunk: 64) { _, lo, hi in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: inputs) { row in
+                let w = row.baseAddress!
+                for r in lo..<hi {
+                    Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + r * rowBytes, count: rowBytes),
+                                   count: inputs, into: w)
+                    for s in 0..<n { y[s * outputs + r] = dot(w, x + s * inputs, count: inputs) }
+                }
+            }
         }
     }
 

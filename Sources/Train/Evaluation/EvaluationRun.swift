@@ -17,6 +17,9 @@ public struct EvaluationRun {
     public var limit: Int?
     /// Keep generating invalid outputs to <eos> or the limit (slower; same metrics).
     public var fullGenerations = false
+    public var weights = InferenceWeights.fp32
+    /// Compute the prompts' common prefix once (Evaluator.sharePromptPrefix).
+    public var sharePromptPrefix = true
 
     public init(modelPath: String, dataDir: String, split: String, output: String) {
         self.modelPath = modelPath
@@ -49,7 +52,7 @@ public struct EvaluationRun {
         let (intents, rows) = try examples()
         guard !rows.isEmpty else { throw MessageError.invalidArgument("\(split): no examples to evaluate") }
         let loadStart = Date()
-        let loaded = try ModelSource.load(modelPath)
+        let loaded = try ModelSource.load(modelPath, weights: weights)
         if comm.isRoot { log(String(format: "model loaded in %.1f s; evaluating %d examples of %@ on %d rank(s)", Date().timeIntervalSince(loadStart), rows.count, split, comm.size)) }
         // the checkpoint's own prompt template (the default for a GGUF)
         var evaluator = Evaluator(weights: loaded.weights, tokenizer: loaded.tokenizer, template: loaded.template, comm: comm)
@@ -57,6 +60,7 @@ public struct EvaluationRun {
         evaluator.batchSize = batchSize
         evaluator.intentNames = intents.names
         evaluator.stopWhenNoIntentCanFollow = !fullGenerations
+        evaluator.sharePromptPrefix = sharePromptPrefix
         let start = Date()
         let predictions = try evaluator.predict(rows) { done, total in
             guard comm.isRoot else { return }

@@ -4,7 +4,7 @@ import Model
 import Report
 
 /// Generative evaluation: greedy decoding of each prompt with a KV cache, several examples
-/// at a time; a prediction is correct when the generated text (leading space dropped) is the
+/// at a time, the template's common prefix computed once (IntentGeneration); a prediction is correct when the generated text (leading space dropped) is the
 /// intent name. Under MPI the ranks take contiguous slices and rank 0 gathers the predictions.
 public struct Evaluator {
     /// The weights generation runs on (a model, a base with adapters).
@@ -16,7 +16,7 @@ public struct Evaluator {
     public var intentNames: [String] = []
     /// Sequences decoded together on a rank, and the longest generation: the evaluation's
     /// defaults, for training's validation and for `ft-dist eval` and `predict` alike.
-    public static let defaultBatchSize = 32
+    public static let defaultBatchSize = 64
     public static let defaultMaxNewTokens = 24
     public var batchSize = defaultBatchSize
     public var maxNewTokens = defaultMaxNewTokens
@@ -24,6 +24,9 @@ public struct Evaluator {
     /// an invalid output from then on, so accuracy and every metric are unchanged, but the
     /// stored generation is cut there (off: the full generation up to <eos> or the limit).
     public var stopWhenNoIntentCanFollow = true
+    /// Compute the prompts' common leading tokens (the template's prefix) once per rank and
+    /// continue every example from it; off: each prompt whole (the same predictions, slower).
+    public var sharePromptPrefix = true
 
     public init(weights: GemmaWeights, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
         self.weights = weights
@@ -36,24 +39,17 @@ public struct Evaluator {
     /// `progress(done, total)` is called on rank 0 after each of its batches (its own share).
     public func predict(_ examples: [LabeledText], progress: ((Int, Int) -> Void)? = nil) throws -> [Prediction]? {
         let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
-        let inference = GemmaInference(weights: weights)
-        let intentPrefixes = Set(Set(examples.map(\.intent)).union(intentNames).flatMap { name in
-            (0...name.count).map { String(name.prefix($0)) }
-        })
-        var predictions: [Prediction] = []
-        var start = mine.lowerBound
-        while start < mine.upperBound {
-            let batch = Array(examples[start..<min(start + batchSize, mine.upperBound)])
-            let prompts = batch.map { [tokenizer.bos] + tokenizer.encode(template.prompt(for: $0.text)) }
-            let outputs = try inference.generateGreedy(prompts, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos,
-                                                       stopEarly: stopWhenNoIntentCanFollow ? { _, ids in
-                                                           !intentPrefixes.contains(Prediction.normalizedLabel(tokenizer.decode(ids)))
-                                                       } : nil)
-            for (example, ids) in zip(batch, outputs) {
-                predictions.append(Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids)))
-            }
-            start += batch.count
-            progress?(start - mine.lowerBound, mine.count)
+        var generation = IntentGeneration(inference: GemmaInference(weights: weights), tokenizer: tokenizer, template: template)
+        generation.batchSize = batchSize
+        generation.maxNewTokens = maxNewTokens
+        generation.sharePrefix = sharePromptPrefix
+        if stopWhenNoIntentCanFollow {
+            generation.validPrefixes = IntentGeneration.prefixes(of: Set(examples.map(\.intent)).union(intentNames))
+        }
+        let shard = Array(examples[mine])
+        let outputs = try generation.generate(shard.map(\.text)) { first, batch in progress?(first + batch.count, mine.count) }
+        let predictions = zip(shard, outputs).map { example, ids in
+            Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids))
         }
         let parts = try comm.gather(try JSONEncoder().encode(predictions).map { $0 }, root: 0)
         guard let parts else { return nil }

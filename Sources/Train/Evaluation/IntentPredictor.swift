@@ -15,11 +15,15 @@ public struct IntentPredictor {
     let template: PromptTemplate
     let intents: IntentList
     let inference: GemmaInference
+    /// Seconds spent loading the model and tokenizer.
+    public let loadSeconds: Double
 
     /// The model at `modelPath`, prompted with the template it was trained with (a
     /// checkpoint's run; the default for a GGUF).
-    public init(modelPath: String, intents: IntentList) throws {
-        let loaded = try ModelSource.load(modelPath)
+    public init(modelPath: String, intents: IntentList, weights kind: InferenceWeights = .fp32) throws {
+        let start = Date()
+        let loaded = try ModelSource.load(modelPath, weights: kind)
+        loadSeconds = Date().timeIntervalSince(start)
         (tokenizer, template) = (loaded.tokenizer, loaded.template)
         self.intents = intents
         inference = GemmaInference(weights: loaded.weights)
@@ -29,9 +33,24 @@ public struct IntentPredictor {
 
     /// The generated text with its leading space dropped (may be no intent at all).
     public func generate(_ text: String, maxNewTokens: Int = Evaluator.defaultMaxNewTokens) throws -> String {
-        let ids = try inference.generateGreedy([promptIDs(text)], maxNewTokens: maxNewTokens, stopToken: tokenizer.eos)[0]
-        return Prediction.normalizedLabel(tokenizer.decode(ids))
+        try generate([text], maxNewTokens: maxNewTokens)[0]
     }
+
+    /// The generated text of each message, in order, generated `batchSize` at a time after the
+    /// prompts' shared prefix (as `eval` does; each to <eos> or `maxNewTokens`).
+    /// `onBatch(first, texts)` gets each batch's results as soon as they are done.
+    public func generate(_ texts: [String], maxNewTokens: Int = Evaluator.defaultMaxNewTokens,
+                         batchSize: Int = Evaluator.defaultBatchSize,
+                         onBatch: ((Int, [String]) -> Void)? = nil) throws -> [String] {
+        var generation = IntentGeneration(inference: inference, tokenizer: tokenizer, template: template)
+        generation.maxNewTokens = maxNewTokens
+        generation.batchSize = batchSize
+        let label = { (ids: [Int32]) in Prediction.normalizedLabel(tokenizer.decode(ids)) }
+        return try generation.generate(texts) { first, outputs in onBatch?(first, outputs.map(label)) }.map(label)
+    }
+
+    /// Prefill and decode time of every generation so far.
+    public var timing: GemmaInference.GenerationTiming { inference.timing }
 
     /// All intents ranked by log P(" intent" <eos> | prompt), best first, the first `k` returned.
     public func rank(_ text: String, k: Int) throws -> [Ranked] {

@@ -24,15 +24,17 @@ public struct LoadedModel {
 /// older checkpoint the GGUF it was trained from (trainer_state.json) or merged from
 /// (merged_from.json), else the installed model.
 public enum ModelSource {
-    public static func load(_ path: String, tokenizerGGUF: String? = nil) throws -> LoadedModel {
+    /// `weights`: fp32 (the default) or kept in quantized blocks (InferenceWeights); an
+    /// adapter checkpoint trained with --method qlora always keeps its base quantized.
+    public static func load(_ path: String, tokenizerGGUF: String? = nil, weights kind: InferenceWeights = .fp32) throws -> LoadedModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelFileError(file: path, "no such file or directory")
         }
         guard isDir.boolValue else {
-            let gguf = try GGUFFile(path: path)
-            let model = try GemmaModel(gguf: gguf)
-            return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: try Tokenizer(gguf: gguf), tokenizerSource: path,
+            let file = try ModelFile(path: path)
+            let base = try kind.base(file)
+            return LoadedModel(base: base, weights: base.weights(trainable: nil, seed: 0), tokenizer: try file.tokenizer(), tokenizerSource: path,
                                template: try PromptTemplate(), path: path)
         }
         let state = FileManager.default.fileExists(atPath: path + "/" + CheckpointState.fileName)
@@ -40,7 +42,7 @@ public enum ModelSource {
         // the run's own prompt: a model answers in the template it was trained on
         let template = try PromptTemplate(state?.options.promptTemplate ?? PromptTemplate.defaultTemplate)
         if FileManager.default.fileExists(atPath: path + "/" + PeftAdapterFiles.configFile) {
-            return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF)
+            return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF, kind: kind)
         }
         let model = try GemmaModel(hfDirectory: path)
         // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an error
@@ -55,7 +57,8 @@ public enum ModelSource {
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the model (\(model.config.vocabSize))")
         }
-        return LoadedModel(base: model, weights: GemmaWeights(model: model), tokenizer: tokenizer, tokenizerSource: source,
+        let base = kind.base(model)
+        return LoadedModel(base: base, weights: base.weights(trainable: nil, seed: 0), tokenizer: tokenizer, tokenizerSource: source,
                            template: template, path: path)
     }
 
@@ -70,16 +73,11 @@ public enum ModelSource {
     /// the base_model_name_or_path of adapter_config.json when it is a file, else the installed
     /// model.
     private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
-                                     tokenizerGGUF: String?) throws -> LoadedModel {
+                                     tokenizerGGUF: String?, kind: InferenceWeights) throws -> LoadedModel {
         let checkpoint = try AdapterCheckpoint(path, state: state)
         let file = try ModelFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
-        let base: GemmaBase
-        if state?.options.method == .qlora {
-            base = try file.gguf.map { try QuantizedGemma(gguf: $0) } ?? QuantizedGemma(quantizing: file.fp32())
-        } else {
-            base = try file.fp32()
-        }
+        let base = try (state?.options.method == .qlora ? InferenceWeights.quantized : kind).base(file)
         let tokenizerSource = tokenizerGGUF ?? checkpoint.basePath
         let tokenizer = try tokenizerGGUF.map { try ModelFile(path: $0).tokenizer() } ?? file.tokenizer()
         let adapters = try checkpoint.adapters(for: base.config)

@@ -6,13 +6,20 @@ public struct TextGenerator {
     public let weights: GemmaWeights
     public let tokenizer: Tokenizer
 
-    /// Seconds spent loading the model and tokenizer.
+    let inference: GemmaInference
+
+    /// Seconds spent loading the model and tokenizer, and warming up.
     public let loadSeconds: Double
 
-    public init(modelPath: String) throws {
+    /// Loads the model and runs one token through it (as llama.cpp's warm-up does), so that
+    /// the first prompt's timing does not include first-use costs: BLAS's buffers and
+    /// threads, the scratch pages.
+    public init(modelPath: String, weights kind: InferenceWeights = .fp32) throws {
         let start = Date()
-        let loaded = try ModelSource.load(modelPath)
+        let loaded = try ModelSource.load(modelPath, weights: kind)
         (weights, tokenizer) = (loaded.weights, loaded.tokenizer)
+        inference = GemmaInference(weights: weights)
+        _ = try inference.forward([[tokenizer.bos]], caches: [KVCache(config: weights.config, capacity: 1)], logits: .last)
         loadSeconds = Date().timeIntervalSince(start)
     }
 
@@ -22,7 +29,7 @@ public struct TextGenerator {
     public func writePromptLogits(prompt: String, to path: String) throws -> [Int32] {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
         let cache = KVCache(config: weights.config, capacity: ids.count)
-        let logits = try GemmaInference(weights: weights).forward([ids], caches: [cache], logits: .all)
+        let logits = try inference.forward([ids], caches: [cache], logits: .all)
         try logits.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: path), options: .atomic) }
         return ids
     }
@@ -33,7 +40,6 @@ public struct TextGenerator {
     @discardableResult
     public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> Timing {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
-        let inference = GemmaInference(weights: weights)
         var timing = Timing(promptTokens: ids.count)
         let start = Date()
         var firstToken: Date?

@@ -1,0 +1,66 @@
+// y[n, o] = x[n, i] · W[o, i]ᵀ for a few rows of x: what decoding asks of every projection
+// (one row per running sequence). There the product is bound by reading W, not by arithmetic:
+// OpenBLAS 0.3.21's sgemm first copies W into its packed layout (two more passes over 1.07 GB
+// per token) and its sgemv reaches half the memory bandwidth. Here each weight row is read
+// from memory once, into L1, and multiplied there with all n rows of x (n × 2.5 KB, resident
+// in L1/L2). Output rows are split over the cores; each output is one dot product summed in
+// a fixed order, so the result does not depend on the core count.
+
+/// Few enough rows that streaming W beats sgemm. Measured on this machine (2 threads, W
+/// streamed from memory, one layer's five projection shapes / the 262,144 × 640 head):
+/// 1 row 0.94 vs 1.43 ms / 21 vs 63 ms; 2 rows 1.09 vs 1.71 / 22 vs 68; 4 rows 1.74 vs 1.98 /
+/// 52 vs 76; 8 rows 3.32 vs 1.98 / 90 vs 76 — from about 5 rows on the arithmetic, done here
+/// without FMA (the build targets baseline x86-64), outweighs sgemm's extra pass over W.
+let fewRowsLimit = 4
+
+/// Output rows per parallel chunk: enough work per thread hand-off (64 rows × 640 inputs is
+/// 160 KB of W), and several chunks per core even for a 640-row projection.
+private let fewRowsChunk = 64
+
+/// y[n, o] = x[n, i] · W[o, i]ᵀ, n ≤ fewRowsLimit, by streaming W once (see above).
+func linearForwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
+                          rows n: Int, inputs i: Int, outputs o: Int) {
+    parallelChunks(0..<o, chunk: fewRowsChunk) { _, lo, hi in
+        for r in lo..<hi {
+            let row = w + r * i
+            for s in 0..<n { y[s * o + r] = dot(row, x + s * i, count: i) }
+        }
+    }
+}
+
+/// y_j[n, o_j] = x[n, i] · W_jᵀ for several projections of the same x (q, k and v; gate and
+/// up), n ≤ fewRowsLimit: their rows are split over the cores as one list, so the cores are
+/// handed work once instead of once per projection (a hand-off costs about as much as
+/// streaming a 256-row projection).
+func linearForwardFewRows(_ projections: [(y: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, outputs: Int)],
+                          _ x: UnsafePointer<Float>, rows n: Int, inputs i: Int) {
+    var starts: [Int] = [], total = 0
+    for p in projections { starts.append(total); total += p.outputs }
+    parallelChunks(0..<total, chunk: fewRowsChunk) { _, lo, hi in
+        for (p, start) in zip(projections, starts) where start < hi && start + p.outputs > lo {
+            for r in max(lo, start) - start..<min(hi, start + p.outputs) - start {
+                let row = p.w + r * i
+                for s in 0..<n { p.y[s * p.outputs + r] = dot(row, x + s * i, count: i) }
+            }
+        }
+    }
+}
+
+/// Σ a[k]·b[k] in four 8-lane partial sums (independent additions keep the adders busy),
+/// combined in a fixed order.
+@inline(__always)
+func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+    var s0 = Float8(), s1 = Float8(), s2 = Float8(), s3 = Float8()
+    var k = 0
+    while k + 32 <= count {
+        s0 += load8(a + k) * load8(b + k)
+        s1 += load8(a + k + 8) * load8(b + k + 8)
+        s2 += load8(a + k + 16) * load8(b + k + 16)
+        s3 += load8(a + k + 24) * load8(b + k + 24)
+        k += 32
+    }
+    while k + 8 <= count { s0 += load8(a + k) * load8(b + k); k += 8 }
+    var total = ((s0 + s1) + (s2 + s3)).sum()
+    while k < count { total += a[k] * b[k]; k += 1 }
+    return total
+}

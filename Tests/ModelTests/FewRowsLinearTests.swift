@@ -1,0 +1,44 @@
+import CBLAS
+import TestSupport
+import XCTest
+@testable import Model
+
+/// Decoding's products (a few rows of x, W streamed once) against sgemm's.
+final class FewRowsLinearTests: XCTestCase {
+    /// Every row count the few-rows path takes, with widths that leave 8-lane and 32-lane
+    /// tails and output counts that leave a short last chunk: within fp32 summation-order
+    /// error of sgemm, and the one linearForward dispatches to for those row counts.
+    func testFewRowsEqualsSgemmToSummationOrder() {
+        var rng = SplitMix64(seed: 11)
+        for (inputs, outputs) in [(640, 130), (37, 65), (8, 1), (1024, 256)] {
+            let w = FloatBuffer(count: outputs * inputs), x = FloatBuffer(count: fewRowsLimit * inputs)
+            for i in 0..<w.count { w[i] = rng.normal() }
+            for i in 0..<x.count { x[i] = rng.normal() }
+            for rows in 1...fewRowsLimit {
+                let reference = FloatBuffer(count: rows * outputs), streamed = FloatBuffer(count: rows * outputs)
+                let dispatched = FloatBuffer(count: rows * outputs)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                            1, x.pointer, Int32(inputs), w.pointer, Int32(inputs), 0, reference.pointer, Int32(outputs))
+                linearForwardFewRows(streamed.pointer, x.pointer, w.pointer, rows: rows, inputs: inputs, outputs: outputs)
+                linearForward(dispatched.pointer, x.pointer, w.pointer, rows: rows, inputs: inputs, outputs: outputs)
+                // |error| ≤ a few ulps of Σ|w·x| ≈ √inputs for unit normals
+                let bound = 1e-5 * Float(inputs).squareRoot()
+                for i in 0..<reference.count {
+                    XCTAssertEqual(streamed[i], reference[i], accuracy: bound, "inputs \(inputs) outputs \(outputs) rows \(rows) [\(i)]")
+                }
+                XCTAssertEqual(dispatched.array, streamed.array, "linearForward takes the few-rows path for \(rows) rows")
+            }
+        }
+    }
+
+    /// The dot product against a Double reference, across the 32-, 8- and 1-element loops.
+    func testDotAgainstDouble() {
+        var rng = SplitMix64(seed: 5)
+        for count in [1, 7, 8, 31, 32, 33, 100, 640] {
+            let a = (0..<count).map { _ in rng.normal() }, b = (0..<count).map { _ in rng.normal() }
+            let exact = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let got = a.withUnsafeBufferPointer { pa in b.withUnsafeBufferPointer { pb in dot(pa.baseAddress!, pb.baseAddress!, count: count) } }
+            XCTAssertEqual(Double(got), exact, accuracy: 1e-5 * max(1, Double(count).squareRoot()), "count \(count)")
+        }
+    }
+}
