@@ -9,7 +9,7 @@ medians. Uses the llama.cpp tools built by bench/build_llama_cpp.sh and a releas
     llama-completion            on the same two files (--ignore-eos, -n 64)
     → prompt tokens/s and decode tokens/s
   batched — the Banking77 test prompts (the training template, greedy, stop at <eos>):
-    ft-dist eval --limit N      at np=1 × 2 threads and np=2 × 1 thread, on a fine-tuned
+    ft-dist eval --limit N      at np=1 (2 BLAS threads) and np=2 (1 BLAS thread each), on a fine-tuned
                                 checkpoint (--eval-model)
     llama-batched-bench         40-token prompts + 7 new tokens, 32 and 64 sequences in
                                 parallel (the issue's like-for-like measure), F32
@@ -122,8 +122,8 @@ configs = {
     "llama.cpp Q4_K_M": lambda: llama_completion(q4),
 }
 batched = {} if args.skip_batched else {
-    "ft-dist eval np=1 × 2 threads": lambda: ftdist_eval(1),
-    "ft-dist eval np=2 × 1 thread": lambda: ftdist_eval(2),
+    "ft-dist eval np=1 (2 BLAS threads)": lambda: ftdist_eval(1),
+    "ft-dist eval np=2 (1 BLAS thread each)": lambda: ftdist_eval(2),
     "llama-batched-bench F32, 32 parallel": lambda: llama_batched(32),
     "llama-batched-bench F32, 64 parallel": lambda: llama_batched(64),
 }
@@ -153,8 +153,8 @@ if batched:
     for name in batched:
         print(f"| {name} | {med(name, 'examples_per_s'):.2f} |")
     best_llama = max(med(n, "examples_per_s") for n in batched if n.startswith("llama"))
-    ratios["eval np=2 / best llama-batched-bench"] = med("ft-dist eval np=2 × 1 thread", "examples_per_s") / best_llama
-    ratios["eval np=1 / best llama-batched-bench"] = med("ft-dist eval np=1 × 2 threads", "examples_per_s") / best_llama
+    ratios["eval np=2 / best llama-batched-bench"] = med("ft-dist eval np=2 (1 BLAS thread each)", "examples_per_s") / best_llama
+    ratios["eval np=1 / best llama-batched-bench"] = med("ft-dist eval np=1 (2 BLAS threads)", "examples_per_s") / best_llama
 print("\nratios (≥ 1: ft-dist faster)")
 for k, v in ratios.items():
     print(f"  {k}: {v:.2f}×")

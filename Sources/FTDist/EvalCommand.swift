@@ -18,10 +18,13 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Keep generating outputs that can no longer be an intent, to <eos> or the limit (slower; the metrics are the same).") var fullGenerations = false
     @Option(help: "Evaluate only the first N examples.") var limit: Int?
     @OptionGroup var weights: WeightsOption
-    @Flag(help: "Read every prompt whole instead of computing the prompts' common prefix (the template's) once per rank: the same predictions, slower (for comparisons).") var noSharedPrefix = false
+    @Flag(help: "Read every prompt whole instead of computing the prompts' common prefix (the template's) once per rank: the same predictions up to fp32 rounding, slower (for comparisons).") var noSharedPrefix = false
 
     func validate() throws {
-        if maxNewTokens < 1 || batchSize < 1 { throw ValidationError("--max-new-tokens and --batch-size must be at least 1") }
+        if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
+        if !(1...Evaluator.maxBatchSize).contains(batchSize) {
+            throw ValidationError("--batch-size must be between 1 and \(Evaluator.maxBatchSize) (each sequence of a batch holds 1 MB of logits)")
+        }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 

@@ -37,9 +37,9 @@ struct GenerateCommand: ParsableCommand {
             let t = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
             print()
             if timing {
-                let line = String(format: "model loaded in %.2f s; prompt of %d tokens in %.3f s (%.0f tokens/s, first token included); %d more tokens in %.3f s (%.1f tokens/s)\n",
+                let line = String(format: "model loaded in %.2f s (one warm-up token included); prompt of %d tokens in %.3f s (%.0f tokens/s); %d more tokens in %.3f s (%.1f tokens/s, one forward each, the one that chose <eos> included)\n",
                                   generator.loadSeconds, t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds,
-                                  max(t.generatedTokens - 1, 0), t.decodeSeconds, Double(max(t.generatedTokens - 1, 0)) / max(t.decodeSeconds, 1e-9))
+                                  t.decodeSteps, t.decodeSeconds, Double(t.decodeSteps) / max(t.decodeSeconds, 1e-9))
                 FileHandle.standardError.write(Data(line.utf8))
             }
         }

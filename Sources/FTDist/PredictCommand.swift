@@ -31,7 +31,10 @@ struct PredictCommand: ParsableCommand {
 
     func validate() throws {
         if let topK, !(1...77).contains(topK) { throw ValidationError("--top-k must be between 1 and 77") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !(1...Evaluator.maxBatchSize).contains(batchSize) {
+            throw ValidationError("--batch-size must be between 1 and \(Evaluator.maxBatchSize) (each sequence of a batch holds 1 MB of logits)")
+        }
+        if topK != nil && (batchSize != Evaluator.defaultBatchSize) { throw ValidationError("--batch-size applies to generation, not to --top-k") }
     }
 
     func run() throws {
@@ -70,8 +73,11 @@ struct PredictCommand: ParsableCommand {
     private func reportTiming(_ predictor: IntentPredictor, messages: Int, seconds: Double) {
         let t = predictor.timing
         var line = String(format: "model loaded in %.2f s; %d messages in %.2f s (%.2f messages/s)", predictor.loadSeconds, messages, seconds, Double(messages) / seconds)
+        if t.prefixTokens > 0 {
+            line += String(format: "; shared prompt prefix: %d tokens in %.3f s", t.prefixTokens, t.prefixSeconds)
+        }
         if t.promptTokens > 0 {
-            line += String(format: "; prompts: %d tokens in %.2f s (%.0f tokens/s, the shared prefix not counted)", t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds)
+            line += String(format: "; the rest of the prompts: %d tokens in %.2f s (%.0f tokens/s)", t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds)
             line += String(format: "; decoding: %d steps, %d tokens in %.2f s (%.1f ms per step, %.1f tokens/s)", t.decodeSteps, t.decodedTokens, t.decodeSeconds,
                            1000 * t.decodeSeconds / Double(max(t.decodeSteps, 1)), Double(t.decodedTokens) / max(t.decodeSeconds, 1e-9))
         }

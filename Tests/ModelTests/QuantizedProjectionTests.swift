@@ -108,7 +108,7 @@ final class QuantizedProjectionTests: XCTestCase {
         let chunked = QuantizedProjection(type: info.type, blocks: gguf.rawData(info).baseAddress!, inputs: dense.inputs,
                                           outputs: dense.outputs, scratch: GrowableBuffer(), rowsPerChunk: 7)
         var rng = SplitMix64(seed: 9)
-        let rows = 3
+        let rows = fewRowsLimit + 3  // more than decoding's few rows: the chunked sgemm path
         let x = FloatBuffer(count: rows * dense.inputs), dy = FloatBuffer(count: rows * dense.outputs)
         for i in 0..<x.count { x[i] = rng.normal() }
         for i in 0..<dy.count { dy[i] = rng.normal() }

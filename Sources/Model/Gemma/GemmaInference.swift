@@ -52,7 +52,9 @@ public final class GemmaInference {
         let c = weights.config
         weights.adapterPass?.training = false
         for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
-        for t in tokens { if let bad = t.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) { throw TokenOutOfRange(token: bad, vocabulary: c.vocabSize) } }
+        for t in tokens {
+            if let bad = t.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) { throw TokenOutOfRange(token: bad, vocabulary: c.vocabSize) }
+        }
         var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
         for (t, cache) in zip(tokens, caches) {
             starts.append(rowToken.count)

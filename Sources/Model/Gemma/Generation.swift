@@ -3,14 +3,17 @@ import Foundation
 /// Greedy decoding with a KV cache, several sequences at once: one packed prefill of all
 /// prompts, then one packed step per new token over the sequences still running.
 extension GemmaInference {
-    /// Where the time of `generateGreedy` went, summed over calls in `GemmaInference.timing`:
-    /// prompt tokens read in the prefills, tokens chosen in the decode steps (the first token
-    /// of each sequence comes with the prefill).
+    /// Where the time of generation went, summed over calls in `GemmaInference.timing`:
+    /// shared prefixes (`prefixCache`), prompt tokens read in the prefills (their forward),
+    /// and everything after a prefill — the decode steps, each one forward over the running
+    /// sequences, and choosing the tokens.
     public struct GenerationTiming {
+        public var prefixTokens = 0, prefixSeconds = 0.0
         public var promptTokens = 0, prefillSeconds = 0.0
         public var decodeSteps = 0, decodedTokens = 0, decodeSeconds = 0.0
         public init() {}
         public mutating func add(_ other: GenerationTiming) {
+            prefixTokens += other.prefixTokens; prefixSeconds += other.prefixSeconds
             promptTokens += other.promptTokens; prefillSeconds += other.prefillSeconds
             decodeSteps += other.decodeSteps; decodedTokens += other.decodedTokens; decodeSeconds += other.decodeSeconds
         }
@@ -19,8 +22,11 @@ extension GemmaInference {
     /// The KV cache of a prompt prefix that several prompts share (e.g. the template's
     /// `<bos>Classify … Message:`), computed once: pass it as `generateGreedy`'s `prefix`.
     public func prefixCache(_ prefix: [Int32]) throws -> KVCache {
+        let start = Date()
         let cache = KVCache(config: config, capacity: prefix.count)
         _ = try forwardInPlace([prefix], caches: [cache], logits: .none)
+        timing.prefixTokens += prefix.count
+        timing.prefixSeconds -= start.timeIntervalSinceNow
         return cache
     }
 
@@ -41,13 +47,14 @@ extension GemmaInference {
         }
         var outputs = [[Int32]](repeating: [], count: prompts.count)
         var running = Array(prompts.indices).filter { !prompts[$0].isEmpty }
-        var clock = Date()
         var spent = GenerationTiming()
         spent.promptTokens = running.reduce(0) { $0 + prompts[$1].count }
+        let start = Date()
         _ = try forwardInPlace(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
-        spent.prefillSeconds = -clock.timeIntervalSinceNow
+        let prefilled = Date()
+        spent.prefillSeconds = prefilled.timeIntervalSince(start)
         var next: [Int32] = [], stillRunning: [Int] = []
-        for step in 0..<maxNewTokens {
+        for _ in 0..<maxNewTokens {
             next.removeAll(keepingCapacity: true)
             stillRunning.removeAll(keepingCapacity: true)
             for (row, s) in running.enumerated() {
@@ -61,12 +68,11 @@ extension GemmaInference {
             }
             swap(&running, &stillRunning)
             guard let first = running.first, outputs[first].count < maxNewTokens else { break }
-            if step == 0 { clock = Date() }
             _ = try forwardInPlace(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last)
             spent.decodeSteps += 1
             spent.decodedTokens += running.count
         }
-        if spent.decodeSteps > 0 { spent.decodeSeconds = -clock.timeIntervalSinceNow }
+        spent.decodeSeconds = -prefilled.timeIntervalSinceNow
         timing.add(spent)
         return outputs
     }

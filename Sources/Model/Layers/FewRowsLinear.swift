@@ -15,7 +15,7 @@ let fewRowsLimit = 4
 
 /// Output rows per parallel chunk: enough work per thread hand-off (64 rows × 640 inputs is
 /// 160 KB of W), and several chunks per core even for a 640-row projection.
-private let fewRowsChunk = 64
+let fewRowsChunk = 64
 
 /// y[n, o] = x[n, i] · W[o, i]ᵀ, n ≤ fewRowsLimit, by streaming W once (see above).
 func linearForwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,

@@ -4,8 +4,9 @@ import Model
 import Report
 
 /// Generative evaluation: greedy decoding of each prompt with a KV cache, several examples
-/// at a time, the template's common prefix computed once (IntentGeneration); a prediction is correct when the generated text (leading space dropped) is the
-/// intent name. Under MPI the ranks take contiguous slices and rank 0 gathers the predictions.
+/// at a time after the prompts' common prefix, computed once (IntentGeneration). A
+/// prediction is correct when the generated text (leading space dropped) is the intent
+/// name. Under MPI the ranks take contiguous slices and rank 0 gathers the predictions.
 public struct Evaluator {
     /// The weights generation runs on (a model, a base with adapters).
     public let weights: GemmaWeights
@@ -17,6 +18,8 @@ public struct Evaluator {
     /// Sequences decoded together on a rank, and the longest generation: the evaluation's
     /// defaults, for training's validation and for `ft-dist eval` and `predict` alike.
     public static let defaultBatchSize = 64
+    /// The most sequences decoded together: a decode step holds 1 MB of logits per sequence.
+    public static let maxBatchSize = 1024
     public static let defaultMaxNewTokens = 24
     public var batchSize = defaultBatchSize
     public var maxNewTokens = defaultMaxNewTokens
@@ -25,7 +28,8 @@ public struct Evaluator {
     /// stored generation is cut there (off: the full generation up to <eos> or the limit).
     public var stopWhenNoIntentCanFollow = true
     /// Compute the prompts' common leading tokens (the template's prefix) once per rank and
-    /// continue every example from it; off: each prompt whole (the same predictions, slower).
+    /// continue every example from it; off: each prompt whole (slower; the same predictions
+    /// up to fp32 rounding — identical on all 3,080 test rows, measured).
     public var sharePromptPrefix = true
 
     public init(weights: GemmaWeights, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {

@@ -36,14 +36,15 @@ struct IntentGeneration {
         // whose logits choose the first generated token)
         let shared = sharePrefix && prompts.count > 1 ? Self.commonPrefixLength(prompts) : 0
         let prefix = shared > 0 ? try inference.prefixCache(Array(prompts[0].prefix(shared))) : nil
+        let stopEarly: ((Int, [Int32]) -> Bool)? = validPrefixes.map { valid in
+            { _, ids in !valid.contains(Prediction.normalizedLabel(tokenizer.decode(ids))) }
+        }
         var outputs: [[Int32]] = []
         var start = 0
         while start < prompts.count {
             let batch = prompts[start..<min(start + batchSize, prompts.count)].map { Array($0.dropFirst(shared)) }
-            let batchOutputs = try inference.generateGreedy(batch, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos, prefix: prefix,
-                                                    stopEarly: validPrefixes.map { valid in { _, ids in
-                                                        !valid.contains(Prediction.normalizedLabel(tokenizer.decode(ids)))
-                                                    } })
+            let batchOutputs = try inference.generateGreedy(batch, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos,
+                                                            prefix: prefix, stopEarly: stopEarly)
             onBatch?(start, batchOutputs)
             outputs += batchOutputs
             start += batch.count

@@ -12,8 +12,8 @@ public struct TextGenerator {
     public let loadSeconds: Double
 
     /// Loads the model and runs one token through it (as llama.cpp's warm-up does), so that
-    /// the first prompt's timing does not include first-use costs: BLAS's buffers and
-    /// threads, the scratch pages.
+    /// the first prompt's timing does not include first-use costs: the first pass over the
+    /// weights' pages, the start of Dispatch's worker threads, one row's scratch.
     public init(modelPath: String, weights kind: InferenceWeights = .fp32) throws {
         let start = Date()
         let loaded = try ModelSource.load(modelPath, weights: kind)
@@ -34,20 +34,19 @@ public struct TextGenerator {
         return ids
     }
 
-    /// Timing of the last generate call: prompt tokens, prefill seconds, generated tokens, decode seconds.
-    public struct Timing { public var promptTokens = 0, prefillSeconds = 0.0, generatedTokens = 0, decodeSeconds = 0.0 }
+    /// Timing of the last generate call: prompt tokens and their forward's seconds; decode
+    /// steps (each one forward choosing one more token, the one that chooses <eos> included)
+    /// and the seconds after the prompt's forward.
+    public struct Timing { public var promptTokens = 0, prefillSeconds = 0.0, decodeSteps = 0, decodeSeconds = 0.0 }
 
     @discardableResult
     public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> Timing {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
-        var timing = Timing(promptTokens: ids.count)
-        let start = Date()
-        var firstToken: Date?
+        let before = inference.timing
         // decode the growing output and print only what is new, so multi-token characters print whole
         var generated: [Int32] = []
         var printed = ""
         _ = try inference.generateGreedy([ids], maxNewTokens: maxNewTokens, stopToken: tokenizer.eos) { _, token in
-            if firstToken == nil { firstToken = Date() }
             generated.append(token)
             let text = tokenizer.decode(generated)
             if text.hasPrefix(printed), !text.hasSuffix("\u{FFFD}") {
@@ -57,10 +56,8 @@ public struct TextGenerator {
         }
         let text = tokenizer.decode(generated)
         if text.count > printed.count, text.hasPrefix(printed) { onText(String(text.dropFirst(printed.count))) }
-        let end = Date()
-        timing.prefillSeconds = (firstToken ?? end).timeIntervalSince(start)
-        timing.generatedTokens = generated.count
-        timing.decodeSeconds = end.timeIntervalSince(firstToken ?? end)
-        return timing
+        let t = inference.timing
+        return Timing(promptTokens: t.promptTokens - before.promptTokens, prefillSeconds: t.prefillSeconds - before.prefillSeconds,
+                      decodeSteps: t.decodeSteps - before.decodeSteps, decodeSeconds: t.decodeSeconds - before.decodeSeconds)
     }
 }
