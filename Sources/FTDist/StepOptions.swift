@@ -8,9 +8,12 @@ struct StepOptions: ParsableArguments {
     var sharePrefix = TrainingOptions.recipe.sharePrefix
     @Flag(inversion: .prefixedNo, help: "Under mpirun, reduce gradients between the ranks of a host through shared memory, each rank updating one slice of the weights (exact); --no-host-shared-memory uses MPI_Allreduce and a full AdamW on every rank.")
     var hostSharedMemory = TrainingOptions.recipe.hostSharedMemory
+    @Flag(inversion: .prefixedNo, help: "Under mpirun, cut each global batch between the ranks by estimated work (tokens through the blocks, labels through the head) instead of into contiguous parts of equal count, so no rank waits long for a slower one (exact).")
+    var balanceShards = TrainingOptions.recipe.balanceShards
 
     func apply(to o: inout TrainingOptions) {
         o.sharePrefix = sharePrefix
         o.hostSharedMemory = hostSharedMemory
+        o.balanceShards = balanceShards
     }
 }

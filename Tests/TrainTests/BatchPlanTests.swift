@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Report
+import TestSupport
 import Train
 
 final class BatchPlanTests: XCTestCase {
@@ -102,5 +103,27 @@ final class BatchPlanTests: XCTestCase {
         assertInvalid(try plan.globalBatch(step: -1))
         assertInvalid(try plan.order(epoch: 2))
         XCTAssertEqual(try plan.globalBatch(step: 5).count, 1)
+    }
+
+    /// Balanced shards: every example on exactly one rank, each rank's indices ascending, and
+    /// the greedy rule's guarantee (the busiest rank exceeds the least busy one by at most the
+    /// costliest example) on random costs; a case worked by hand.
+    func testBalancedShardsPartitionTheBatchEvenly() throws {
+        // one long example against ten short ones: 10 | 1+1+…+1 (the ties go to the lower rank)
+        let costs: [Double] = [1, 1, 1, 10, 1, 1, 1, 1, 1, 1, 1]
+        XCTAssertEqual(try BatchPlan.balancedShard(costs: costs, rank: 0, size: 2), [3])
+        XCTAssertEqual(try BatchPlan.balancedShard(costs: costs, rank: 1, size: 2), [0, 1, 2, 4, 5, 6, 7, 8, 9, 10])
+        var rng = SplitMix64(seed: 17)
+        for trial in 0..<50 {
+            let count = rng.int(21), size = 1 + rng.int(4)
+            let costs = (0..<count).map { _ in Double(20 + rng.int(101)) }
+            let shares = try (0..<size).map { try BatchPlan.balancedShard(costs: costs, rank: $0, size: size) }
+            XCTAssertEqual(shares.flatMap { $0 }.sorted(), Array(0..<count), "trial \(trial): a partition")
+            for share in shares { XCTAssertEqual(share, share.sorted()) }
+            let loads = shares.map { $0.reduce(0) { $0 + costs[$1] } }
+            XCTAssertLessThanOrEqual(loads.max()! - loads.min()!, costs.max() ?? 0, "trial \(trial): \(loads)")
+        }
+        XCTAssertThrowsError(try BatchPlan.balancedShard(costs: [1], rank: 2, size: 2))
+        XCTAssertThrowsError(try BatchPlan.balancedShard(costs: [1], rank: 0, size: 0))
     }
 }

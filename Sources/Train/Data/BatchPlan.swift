@@ -7,6 +7,8 @@ import Report
 // Each epoch is cut into consecutive global batches of `globalBatchSize`; the last one is
 // partial (10,003 = 625·16 + 3), never padded or dropped, so each row is seen once per
 // epoch. Every rank computes the same plan from the same arguments: no communication.
+// Within a global batch, the trainer gives each rank a share of about equal work
+// (`balancedShard`; `shardRange`'s contiguous cut by count with --no-balance-shards).
 
 public struct BatchPlan: Sendable {
     public let exampleCount: Int
@@ -71,6 +73,25 @@ public struct BatchPlan: Sendable {
         let base = count / size, extra = count % size
         let start = rank * base + min(rank, extra)
         return start..<(start + base + (rank < extra ? 1 : 0))
+    }
+
+    /// Rank `rank`'s part of a batch whose examples cost `costs` (any unit), cut so that the
+    /// ranks' totals are as even as a greedy cut makes them: the examples, costliest first
+    /// (ties: the earlier one), each go to the rank with the least so far (ties: the lower
+    /// rank) — Graham's longest-processing-time rule, within 4/3 of the best cut. Returns
+    /// indices into the batch, ascending. Every rank computes the same cut from the same
+    /// costs, so nothing travels; any cut sums to the same gradient, up to summation order.
+    public static func balancedShard(costs: [Double], rank: Int, size: Int) throws -> [Int] {
+        guard size >= 1 else { throw MessageError.invalidArgument("size \(size) must be ≥ 1") }
+        guard (0..<size).contains(rank) else { throw MessageError.invalidArgument("rank \(rank) not in 0..<\(size)") }
+        var load = [Double](repeating: 0, count: size)
+        var mine: [Int] = []
+        for i in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
+            let r = load.indices.min { load[$0] < load[$1] || (load[$0] == load[$1] && $0 < $1) }!
+            load[r] += costs[i]
+            if r == rank { mine.append(i) }
+        }
+        return mine.sorted()
     }
 
     /// Rank `rank`'s contiguous slice of `batch` (see `shardRange`).

@@ -28,6 +28,8 @@ public final class Trainer {
     public private(set) var history: [StepRecord] = []
     /// The forward/backward of a shard; its weights serve validation too.
     public let pass: GemmaTrainingPass
+    /// The matmul work per block row and per label: what the ranks' shares are balanced on.
+    let work: StepWork
     /// Asked at every step: does this rank want the run to stop (a signal arrived)?
     public var localStopRequested: () -> Bool = { false }
     /// Set when any rank asked to stop during the last step; all ranks agree on it, so they
@@ -64,6 +66,7 @@ public final class Trainer {
         schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
                                         totalSteps: plan.totalSteps)
         pass = GemmaTrainingPass(weights: base.weights(trainable: trainable, seed: options.seed), sharePrefix: options.sharePrefix)
+        work = StepWork(config: base.config, method: options.method, trainedParameters: trainable.count)
     }
 
     public var totalSteps: Int { plan.totalSteps }
@@ -118,13 +121,13 @@ public final class Trainer {
         let start = Date()
         let examples = rows.map { data.train[$0] }
         let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
-        let shardRange = try BatchPlan.shardRange(count: rows.count, rank: comm.rank, size: comm.size)
+        let mine = try shard(of: examples)
         gradients.zero()
         pass.step = completedSteps
         // gradients accumulate over the passes of a shard; one pass unless the shard is long
         var lossSum = 0.0, packedRows = 0
         var timings = GemmaTrainingPass.Timings()
-        for part in LabelMaskedBatch(Array(examples[shardRange])).memoryBoundedPasses() {
+        for part in LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses() {
             let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true)
             lossSum += r.lossSum
             packedRows += r.packedRows
@@ -164,6 +167,24 @@ public final class Trainer {
                                 waitSeconds: exchange.lastWaitSeconds)
         history.append(record)
         return record
+    }
+
+    /// This rank's examples of a global batch (indices into it): a share of about equal work
+    /// (`BatchPlan.balancedShard` over StepWork's cost of each example: its rows through the
+    /// blocks beyond the prompt prefix all of them share, and its labels through the head),
+    /// or with --no-balance-shards the contiguous part of equal count.
+    private func shard(of examples: [TokenizedExample]) throws -> [Int] {
+        guard options.balanceShards, comm.size > 1 else {
+            return Array(try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size))
+        }
+        var shared = options.sharePrefix ? examples.map(\.ids.count).min() ?? 0 : 0
+        for e in examples.dropFirst() where shared > 0 {
+            shared = zip(e.ids.prefix(shared), examples[0].ids.prefix(shared)).prefix { $0 == $1 }.count
+        }
+        let costs = examples.map { e in
+            work.flops(blockRows: Double(e.ids.count - shared), labels: Double(e.ids.count - e.promptLength))
+        }
+        return try BatchPlan.balancedShard(costs: costs, rank: comm.rank, size: comm.size)
     }
 
     /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);

@@ -44,6 +44,9 @@ public struct TrainingOptions: Codable, Equatable {
     /// Ranks on one host reduce gradients through MPI-3 shared memory and each updates one
     /// slice of the parameters (exact; falls back to a plain all-reduce when unavailable).
     public var hostSharedMemory = true
+    /// Cut each global batch between the ranks by estimated work (tokens through the blocks,
+    /// labels through the head), not by count (exact: any cut gives the same gradient).
+    public var balanceShards = true
 
     public init(modelPath: String, dataDir: String, output: String) {
         self.modelPath = modelPath
@@ -73,6 +76,7 @@ public struct TrainingOptions: Codable, Equatable {
         try field(.evalSteps, &evalSteps); try field(.holdout, &holdout); try field(.evalSamples, &evalSamples)
         try field(.finalEval, &finalEval); try field(.evalMaxNewTokens, &evalMaxNewTokens)
         try field(.sharePrefix, &sharePrefix); try field(.hostSharedMemory, &hostSharedMemory)
+        try field(.balanceShards, &balanceShards)
     }
 
     /// The fields that must agree for a resume to continue the same trajectory.
