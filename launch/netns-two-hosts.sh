@@ -4,7 +4,7 @@
 # (its rsh agent, instead of ssh). Exercises the multi-host path of
 # launch/hostfile.sh (TCP between hosts, one daemon per host) without a second machine.
 #
-# Usage: launch/netns-two-hosts.sh up | down | doctor [doctor args] | run [ft-dist args...]
+# Usage: launch/netns-two-hosts.sh [--rate RATE] up | down | doctor [doctor args] | run [ft-dist args...]
 #   up      create namespaces ftd-h1 (10.231.0.1) and ftd-h2 (10.231.0.2), the veth
 #           pair ftd-v1/ftd-v2 between them, and /etc/netns/ftd-hN/hosts naming
 #           both (idempotent)
@@ -12,6 +12,10 @@
 #   doctor  `ft-dist doctor` with 2 ranks, one per namespace; checks that the ranks
 #           ran on both hosts and that the all-reduce crossed the veth
 #   run     `ft-dist ARGS...` the same way, e.g. run train --max-steps 10
+#   --rate RATE  shape both ends of the link to RATE (tc tbf; e.g. 1gbit, 10gbit, 25gbit, 500mbit)
+#           when the namespaces come up (up, doctor, run); --rate none removes the shaping.
+#           Without --rate the link keeps whatever shaping it has. (No --delay: adding latency
+#           needs tc's netem, which this kernel does not have; tbf and fq only limit the rate.)
 # doctor and run bring the namespaces up first. mpirun runs inside ftd-h1 with
 # hostname ftd-h1 (own UTS namespace); rank 1's daemon runs inside ftd-h2 with
 # hostname ftd-h2. MPI traffic is restricted to 10.231.0.0/24, so it goes over the veth.
@@ -25,6 +29,7 @@ NS1=ftd-h1 NS2=ftd-h2
 IP1=10.231.0.1 IP2=10.231.0.2 NET=10.231.0.0/24
 VETH1=ftd-v1 VETH2=ftd-v2
 HOSTFILE=${TMPDIR:-/tmp}/ftd-netns-two-hosts.txt
+RATE=   # --rate: a tc rate, "none", or empty (leave the link as it is)
 
 log() { printf '[netns] %s\n' "$*" >&2; }
 die() { printf '[netns] error: %s\n' "$*" >&2; exit 1; }
@@ -66,7 +71,7 @@ cmd_down() {
 
 cmd_up() {
   preflight
-  if healthy; then log "namespaces $NS1 ($IP1) and $NS2 ($IP2) already up"; return; fi
+  if healthy; then log "namespaces $NS1 ($IP1) and $NS2 ($IP2) already up"; apply_rate; return; fi
   cmd_down >/dev/null 2>&1 || true
   ip netns add "$NS1" || die "cannot create network namespaces (ip netns add failed)"
   ip netns add "$NS2"
@@ -86,6 +91,37 @@ cmd_up() {
   ip -n "$NS2" link set "$VETH2" up
   healthy || die "namespaces created but not healthy (see: ip -n $NS1 addr; ip -n $NS2 addr)"
   log "namespaces up: $NS1 ($IP1, $VETH1) <-> $NS2 ($IP2, $VETH2)"
+  apply_rate
+}
+
+# RATE as bits per second (tc's units: bit, kbit, mbit, gbit); fails on anything else.
+rate_bits() {
+  local n unit
+  n=$(printf '%s' "$1" | sed -n 's/^\([0-9][0-9]*\)\([kmg]\{0,1\}bit\)$/\1/p')
+  unit=$(printf '%s' "$1" | sed -n 's/^\([0-9][0-9]*\)\([kmg]\{0,1\}bit\)$/\2/p')
+  [ -n "$n" ] && [ "$n" -gt 0 ] || return 1
+  case "$unit" in bit) echo "$n" ;; kbit) echo $((n * 1000)) ;; mbit) echo $((n * 1000000)) ;; gbit) echo $((n * 1000000000)) ;; esac
+}
+
+# Applies --rate to both ends of the veth: a token bucket of RATE with a burst of 10 ms of
+# traffic (at least 64 KB), so that the rate holds over every 10 ms, not just on average.
+apply_rate() {
+  [ -n "$RATE" ] || return 0
+  command -v tc >/dev/null 2>&1 || die "'tc' not found (apt-get install -y iproute2)"
+  local ns dev ns_dev
+  for ns_dev in "$NS1:$VETH1" "$NS2:$VETH2"; do
+    ns=${ns_dev%%:*} dev=${ns_dev#*:}
+    if [ "$RATE" = none ]; then
+      tc -n "$ns" qdisc del dev "$dev" root 2>/dev/null || true
+    else
+      local bits burst
+      bits=$(rate_bits "$RATE") || die "--rate $RATE: expected a number with bit, kbit, mbit or gbit (e.g. 10gbit), or none"
+      burst=$((bits / 8 / 100)); [ "$burst" -ge 65536 ] || burst=65536
+      tc -n "$ns" qdisc replace dev "$dev" root tbf rate "$RATE" burst "$burst" latency 100ms ||
+        die "tc could not shape $dev in $ns to $RATE"
+    fi
+  done
+  if [ "$RATE" = none ]; then log "link unshaped"; else log "link shaped to $RATE each way (tc tbf on $VETH1 and $VETH2)"; fi
 }
 
 # Bytes received + sent on ftd-h1's end of the veth.
@@ -144,7 +180,15 @@ cmd_run() {
   launch "$@"
 }
 
-[ $# -ge 1 ] || die "usage: launch/netns-two-hosts.sh up|down|doctor [args]|run ft-dist-args..."
+while [ $# -ge 1 ]; do
+  case "$1" in
+    --rate) [ $# -ge 2 ] || die "--rate needs a value (e.g. 10gbit, or none)"; RATE=$2; shift 2
+            [ "$RATE" = none ] || rate_bits "$RATE" >/dev/null || die "--rate $RATE: expected a number with bit, kbit, mbit or gbit (e.g. 10gbit), or none" ;;
+    --delay) die "--delay is not available: adding latency needs tc's netem, which this kernel does not have" ;;
+    *) break ;;
+  esac
+done
+[ $# -ge 1 ] || die "usage: launch/netns-two-hosts.sh [--rate RATE] up|down|doctor [args]|run ft-dist-args..."
 sub=$1; shift
 case "$sub" in
   up) [ $# -eq 0 ] || die "up takes no arguments"; cmd_up ;;
