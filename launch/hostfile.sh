@@ -25,6 +25,16 @@
 #   FTDIST_BTL             MPI transports (default self,vader,tcp; self,tcp: TCP only)
 #   FTDIST_BIND_TO         rank binding: core (default) or none (hosts that share cores,
 #                          e.g. the namespaces of launch/netns-two-hosts.sh)
+#   FTDIST_ALLREDUCE_ALGORITHM  Open MPI's all-reduce algorithm between hosts
+#                          (coll_tuned_allreduce_algorithm): 3, recursive doubling, by
+#                          default when the hostfile lists several hosts; 0: Open MPI's
+#                          own choice. Measured over two namespace hosts at 1 Gbit/s
+#                          (launch/netns-two-hosts.sh --rate 1gbit run bench --steps 3):
+#                          the 1.07 GB gradient in 10.1–10.3 s with 3, against a ring bound
+#                          of 8.6 s; 17.5 s with Open MPI's choice, with 4 (ring) and with 6
+#                          (Rabenseifner). With 2 hosts each sends its buffer once, both ways
+#                          at once; with H hosts recursive doubling sends it log2(H) times
+#                          (1.33× the ring bound at 4 hosts): re-measure there.
 #   FTDIST_*               every FTDIST_* variable is passed to all ranks (-x)
 # Transports: shared memory between ranks of one host, TCP between hosts
 # (--mca pml ob1 --mca btl "self,vader,tcp").
@@ -81,6 +91,11 @@ fi
 # final checkpoint (≈15 s for the 270M model).
 cmd+=(--mca odls_base_sigkill_timeout "${FTDIST_STOP_GRACE_SECONDS:-90}")
 cmd+=(--mca pml ob1 --mca btl "${FTDIST_BTL:-self,vader,tcp}")
+algorithm=${FTDIST_ALLREDUCE_ALGORITHM:-$([ "$hosts" -gt 1 ] && echo 3 || echo 0)}
+[[ "$algorithm" =~ ^[0-6]$ ]] || die "FTDIST_ALLREDUCE_ALGORITHM must be 0 (Open MPI's choice) to 6, got '$algorithm'"
+if [ "$algorithm" != 0 ]; then
+  cmd+=(--mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_allreduce_algorithm "$algorithm")
+fi
 if [ -n "${FTDIST_NET_IF:-}" ]; then
   cmd+=(--mca btl_tcp_if_include "$FTDIST_NET_IF" --mca oob_tcp_if_include "$FTDIST_NET_IF")
 fi

@@ -89,9 +89,8 @@ public final class GradientExchange {
 
     /// Seconds the last `reduce()` waited for the slowest rank to finish its backward pass
     /// (with host shared memory: the slowest rank of this host; waiting for other hosts falls
-    /// into their slice all-reduce). Shards are contiguous slices of the global batch with
-    /// unequal token counts, so at np > 1 some rank always waits; this separates that from
-    /// the exchange itself.
+    /// into their slice all-reduce). Shards are cut by estimated work, not measured time, so
+    /// at np > 1 some rank still waits a little; this separates that from the exchange itself.
     public private(set) var lastWaitSeconds = 0.0
 
     /// After this, `gradients[ownedRange]` holds the sum over all ranks.
