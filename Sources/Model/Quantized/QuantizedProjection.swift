@@ -62,7 +62,7 @@ public final class QuantizedProjection: TokenEmbedding {
     /// no chunk of fp32 weights goes through memory.
     private func forwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         let (inputs, outputs) = (self.inputs, self.outputs)
-        parallelChunks(0..<outputs, chunk: fewRowsChunk) { _, lo, hi in
+        parallelChunks(0..<outputs, chunk: fewRowsChunk(outputs: outputs)) { _, lo, hi in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: inputs) { row in
                 let w = row.baseAddress!
                 for r in lo..<hi {
