@@ -29,12 +29,7 @@ args = ap.parse_args()
 
 texts = pc.tokenizer_texts()
 a, b = pc.ftdist_tokenize(args.bin, texts, args.hf_dir), pc.ftdist_tokenize(args.bin, texts, args.gguf)
-same = sum(x == y for x, y in zip(a, b))
-print(f"tokenizer of {args.hf_dir}: {same}/{len(texts)} texts tokenized as the GGUF's tokenizer does")
-for t, x, y in zip(texts, a, b):
-    if x != y:
-        print("  first difference:", repr(t[:60]), x[:12], y[:12])
-        break
+same = pc.report_token_agreement(texts, a, b, f"tokenizer of {args.hf_dir}: {{same}}/{{total}} texts tokenized as the GGUF's tokenizer does")
 
 losses = {}
 work = Path(tempfile.mkdtemp(prefix="hf-input-"))

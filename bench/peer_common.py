@@ -69,6 +69,18 @@ def ftdist_tokenize(binary: str, texts: list[str], model: str | None = None) -> 
     return [json.loads(line)["ids"] for line in out]
 
 
+def report_token_agreement(texts: list[str], a: list[list[int]], b: list[list[int]], summary: str) -> int:
+    """Prints `summary` with how many of `texts` `a` and `b` tokenize alike ("{same}/{total}"
+    filled in), then the first text where they differ; returns that count."""
+    same = sum(x == y for x, y in zip(a, b))
+    print(summary.format(same=same, total=len(texts)))
+    for t, x, y in zip(texts, a, b):
+        if x != y:
+            print("  first difference:", repr(t[:60]), x[:12], y[:12])
+            break
+    return same
+
+
 def epoch_order(n: int, seed: int = SEED) -> list[int]:
     order = list(range(n))
     random.Random(seed).shuffle(order)

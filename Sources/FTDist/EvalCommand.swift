@@ -22,9 +22,7 @@ struct EvalCommand: ParsableCommand {
 
     func validate() throws {
         if maxNewTokens < 1 { throw ValidationError("--max-new-tokens must be at least 1") }
-        if !(1...Evaluator.maxBatchSize).contains(batchSize) {
-            throw ValidationError("--batch-size must be between 1 and \(Evaluator.maxBatchSize) (each sequence of a batch holds 1 MB of logits)")
-        }
+        try validateGenerationBatchSize(batchSize)
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
     }
 

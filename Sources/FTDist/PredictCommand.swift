@@ -31,9 +31,7 @@ struct PredictCommand: ParsableCommand {
 
     func validate() throws {
         if let topK, !(1...77).contains(topK) { throw ValidationError("--top-k must be between 1 and 77") }
-        if !(1...Evaluator.maxBatchSize).contains(batchSize) {
-            throw ValidationError("--batch-size must be between 1 and \(Evaluator.maxBatchSize) (each sequence of a batch holds 1 MB of logits)")
-        }
+        try validateGenerationBatchSize(batchSize)
         if topK != nil && (batchSize != Evaluator.defaultBatchSize) { throw ValidationError("--batch-size applies to generation, not to --top-k") }
     }
 

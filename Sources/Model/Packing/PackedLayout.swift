@@ -25,17 +25,14 @@ struct PackedLayout {
         let seqs = batch.tokens
         var p = 0
         if sharePrefix && seqs.count > 1 {
-            p = seqs.map(\.count).min()! - 1
+            var limit = seqs.map(\.count).min()! - 1
             // a prefix row may not carry a loss: stop before the first labelled position's row
-            for (s, l) in zip(seqs, batch.labels) {
+            for l in batch.labels {
                 if let first = l.indices.dropFirst().first(where: { l[$0] != LabelMaskedBatch.ignoreIndex }) {
-                    p = min(p, first - 1)
+                    limit = min(limit, first - 1)
                 }
-                var i = 0
-                while i < p && s[i] == seqs[0][i] { i += 1 }
-                p = min(p, i)
             }
-            p = max(p, 0)
+            p = commonPrefixLength(seqs, limit: limit)
         }
         prefixRows = p
         if p > 0 {
@@ -65,4 +62,18 @@ struct PackedLayout {
             return h
         }
     }
+}
+
+/// The number of leading tokens all `sequences` share, at most `limit` (0 for a negative
+/// limit or no sequences): the prefix a packed pass, evaluation's prompts or a batch's
+/// work estimate computes once.
+public func commonPrefixLength(_ sequences: [[Int32]], limit: Int) -> Int {
+    guard let first = sequences.first else { return 0 }
+    var n = max(limit, 0)
+    for s in sequences.dropFirst() {
+        var i = 0
+        while i < n && s[i] == first[i] { i += 1 }
+        n = i
+    }
+    return n
 }

@@ -35,6 +35,11 @@ public struct PromptTemplate: Equatable, Sendable {
     /// The prompt for a message (no <bos>).
     public func prompt(for text: String) -> String { prefix + text + suffix }
 
+    /// The ids generation starts from: <bos> + the prompt's tokens.
+    public func promptIDs(for text: String, with tokenizer: Tokenizer) -> [Int32] {
+        [tokenizer.bos] + tokenizer.encode(prompt(for: text))
+    }
+
     /// The target string for an intent: a space then the intent name.
     public func target(for intent: String) -> String { " " + intent }
 

@@ -26,12 +26,10 @@ struct IntentGeneration {
         Set(names.flatMap { name in (0...name.count).map { String(name.prefix($0)) } })
     }
 
-    func promptIDs(_ text: String) -> [Int32] { [tokenizer.bos] + tokenizer.encode(template.prompt(for: text)) }
-
     /// The generated ids for each text, in order. `onBatch(first, outputs)` after each batch
     /// with the index of its first text and its outputs.
     func generate(_ texts: [String], onBatch: ((Int, [[Int32]]) -> Void)? = nil) throws -> [[Int32]] {
-        let prompts = texts.map(promptIDs)
+        let prompts = texts.map { template.promptIDs(for: $0, with: tokenizer) }
         // the common leading tokens, computed once (each prompt keeps at least its last token,
         // whose logits choose the first generated token)
         let shared = sharePrefix && prompts.count > 1 ? Self.commonPrefixLength(prompts) : 0
@@ -54,13 +52,6 @@ struct IntentGeneration {
 
     /// The number of leading tokens all prompts share, at most the shortest length − 1.
     static func commonPrefixLength(_ prompts: [[Int32]]) -> Int {
-        guard let first = prompts.first else { return 0 }
-        var n = prompts.map(\.count).min()! - 1
-        for p in prompts.dropFirst() {
-            var i = 0
-            while i < n, p[i] == first[i] { i += 1 }
-            n = i
-        }
-        return max(n, 0)
+        Model.commonPrefixLength(prompts, limit: (prompts.map(\.count).min() ?? 0) - 1)
     }
 }

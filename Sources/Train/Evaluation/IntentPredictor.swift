@@ -29,8 +29,6 @@ public struct IntentPredictor {
         inference = GemmaInference(weights: loaded.weights)
     }
 
-    private func promptIDs(_ text: String) -> [Int32] { [tokenizer.bos] + tokenizer.encode(template.prompt(for: text)) }
-
     /// The generated text with its leading space dropped (may be no intent at all).
     public func generate(_ text: String, maxNewTokens: Int = Evaluator.defaultMaxNewTokens) throws -> String {
         try generate([text], maxNewTokens: maxNewTokens)[0]
@@ -45,8 +43,13 @@ public struct IntentPredictor {
         var generation = IntentGeneration(inference: inference, tokenizer: tokenizer, template: template)
         generation.maxNewTokens = maxNewTokens
         generation.batchSize = batchSize
-        let label = { (ids: [Int32]) in Prediction.normalizedLabel(tokenizer.decode(ids)) }
-        return try generation.generate(texts) { first, outputs in onBatch?(first, outputs.map(label)) }.map(label)
+        var labels: [String] = []
+        _ = try generation.generate(texts) { first, outputs in
+            let batch = outputs.map { Prediction.normalizedLabel(tokenizer.decode($0)) }
+            labels += batch
+            onBatch?(first, batch)
+        }
+        return labels
     }
 
     /// Prefill and decode time of every generation so far.
@@ -54,7 +57,7 @@ public struct IntentPredictor {
 
     /// All intents ranked by log P(" intent" <eos> | prompt), best first, the first `k` returned.
     public func rank(_ text: String, k: Int) throws -> [Ranked] {
-        let prompt = promptIDs(text)
+        let prompt = template.promptIDs(for: text, with: tokenizer)
         let v = inference.config.vocabSize
         let allTargets = intents.names.map { tokenizer.encode(template.target(for: $0)) + [tokenizer.eos] }
         // the prompt once; each intent continues from a copy of its cache, room for the longest

@@ -177,10 +177,7 @@ public final class Trainer {
         guard options.balanceShards, comm.size > 1 else {
             return Array(try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size))
         }
-        var shared = options.sharePrefix ? examples.map(\.ids.count).min() ?? 0 : 0
-        for e in examples.dropFirst() where shared > 0 {
-            shared = zip(e.ids.prefix(shared), examples[0].ids.prefix(shared)).prefix { $0 == $1 }.count
-        }
+        let shared = options.sharePrefix ? commonPrefixLength(examples.map(\.ids), limit: examples.map(\.ids.count).min() ?? 0) : 0
         let costs = examples.map { e in
             work.flops(blockRows: Double(e.ids.count - shared), labels: Double(e.ids.count - e.promptLength))
         }

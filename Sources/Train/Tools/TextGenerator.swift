@@ -34,15 +34,13 @@ public struct TextGenerator {
         return ids
     }
 
-    /// Timing of the last generate call: prompt tokens and their forward's seconds; decode
-    /// steps (each one forward choosing one more token, the one that chooses <eos> included)
-    /// and the seconds after the prompt's forward.
-    public struct Timing { public var promptTokens = 0, prefillSeconds = 0.0, decodeSteps = 0, decodeSeconds = 0.0 }
-
+    /// Streams the continuation to `onText`; returns this call's timing: prompt tokens and
+    /// their forward's seconds, decode steps (each one forward choosing one more token, the
+    /// one that chooses <eos> included) and the seconds after the prompt's forward.
     @discardableResult
-    public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> Timing {
+    public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> GemmaInference.GenerationTiming {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
-        let before = inference.timing
+        inference.timing = GemmaInference.GenerationTiming()  // this call's alone
         // decode the growing output and print only what is new, so multi-token characters print whole
         var generated: [Int32] = []
         var printed = ""
@@ -56,8 +54,6 @@ public struct TextGenerator {
         }
         let text = tokenizer.decode(generated)
         if text.count > printed.count, text.hasPrefix(printed) { onText(String(text.dropFirst(printed.count))) }
-        let t = inference.timing
-        return Timing(promptTokens: t.promptTokens - before.promptTokens, prefillSeconds: t.prefillSeconds - before.prefillSeconds,
-                      decodeSteps: t.decodeSteps - before.decodeSteps, decodeSeconds: t.decodeSeconds - before.decodeSeconds)
+        return inference.timing
     }
 }
