@@ -9,12 +9,15 @@
 #                                                         (bench/compare_methods.sh)
 #        bash bench/compare.sh shards [STEPS] [ROUNDS]    np=1, np=2 balanced shards, np=2 contiguous
 #                                                         (bench/compare_shards.sh)
+#        bash bench/compare.sh overlap local|RATE [STEPS] [ROUNDS]   exchange overlapped vs
+#                                                         --no-overlap (bench/compare_overlap.sh)
 # Needs: a release build (swift build -c release) and the peer venv (bash bench/setup_peer.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 if [ "${1:-}" = methods ]; then shift; exec bash bench/compare_methods.sh "$@"; fi
 if [ "${1:-}" = shards ]; then shift; exec bash bench/compare_shards.sh "$@"; fi
+if [ "${1:-}" = overlap ]; then shift; exec bash bench/compare_overlap.sh "$@"; fi
 steps=${1:-12}
 rounds=${2:-1}
 out=runs/bench

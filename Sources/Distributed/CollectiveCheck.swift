@@ -12,6 +12,22 @@ public struct CollectiveCheck: Codable {
     public var gatherCorrect: Bool
     public var allReduceFloats: Int
     public var allReduceSeconds: Double
+    /// The ring of the overlapped gradient exchange (RingAllReduce) over all ranks, with fp32
+    /// and with bf16 on the wire (the values are small integers, exact in bf16), in rounds of
+    /// 4,099 floats so that segments are uneven and rounds many (nil: not under MPI).
+    public var ringAllReduceCorrect: Bool? = nil
+    /// The same floats summed by the ring in its own pieces (fp32 on the wire), after a
+    /// barrier: its speed beside `allReduceSeconds`.
+    public var ringAllReduceSeconds: Double? = nil
+    /// The CPU time (user + system) rank 0's process spent during that ring: what the ring
+    /// would take from a backward pass running beside it.
+    public var ringCPUSeconds: Double? = nil
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
 
     /// Run on every rank; the returned value is complete on rank 0.
     public static func run(_ comm: Communicator, floats: Int = 1 << 20) throws -> CollectiveCheck {
@@ -30,6 +46,24 @@ public struct CollectiveCheck: Codable {
         try comm.allReduceMax(&flags)
         ok = flags[0] == 0
 
+        var ringOK: Bool?, ringSeconds: Double?, ringCPUSeconds: Double?
+        if let mpi = comm as? MPICommunicator {
+            try comm.barrier()
+            let t = Date(), cpu = Self.cpuSeconds()
+            try mpi.ring().sum(buffer.baseAddress!, 0..<n)
+            ringSeconds = Date().timeIntervalSince(t)
+            ringCPUSeconds = Self.cpuSeconds() - cpu
+            var wrong = 0.0
+            for wire in RingAllReduce.Wire.allCases {
+                for i in 0..<n { buffer[i] = Float((comm.rank + 1) * (i % 7)) }
+                try mpi.ring(piece: 4099, wire: wire).sum(buffer.baseAddress!, 0..<n)
+                if !(0..<n).allSatisfy({ buffer[$0] == Float(ranksSum * ($0 % 7)) }) { wrong = 1 }
+            }
+            var flags = [wrong]
+            try comm.allReduceMax(&flags)
+            ringOK = flags[0] == 0
+        }
+
         var bytes: [UInt8] = comm.isRoot ? Array("broadcast from rank 0".utf8) : []
         try comm.broadcast(&bytes, root: 0)
         var bcastOK = [String(decoding: bytes, as: UTF8.self) == "broadcast from rank 0" ? 0.0 : 1.0]
@@ -42,6 +76,7 @@ public struct CollectiveCheck: Codable {
         return CollectiveCheck(rank: comm.rank, size: comm.size, transport: comm.transport,
                                hosts: names.map { String($0.split(separator: "@", maxSplits: 1).last ?? "") },
                                allReduceCorrect: ok, broadcastCorrect: bcastOK[0] == 0, gatherCorrect: gatherOK,
-                               allReduceFloats: n, allReduceSeconds: seconds)
+                               allReduceFloats: n, allReduceSeconds: seconds, ringAllReduceCorrect: ringOK,
+                               ringAllReduceSeconds: ringSeconds, ringCPUSeconds: ringCPUSeconds)
     }
 }

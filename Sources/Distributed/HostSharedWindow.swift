@@ -23,6 +23,8 @@ public final class HostSharedWindow {
     private var local: MPI_Comm?
     private var crossHost: MPI_Comm?
     private let buffers: [UnsafeMutablePointer<Float>]
+    /// One 64-byte line after each rank's floats: its progress counter (`publishProgress`).
+    private let counters: [UnsafeMutablePointer<Int64>]
 
     /// Where Open MPI keeps the window's backing file (its `osc_sm_backing_directory`).
     public static var backingDirectory: String {
@@ -42,11 +44,13 @@ public final class HostSharedWindow {
                   "MPI_Comm_split_type(shared)")
         var crossHost: MPI_Comm?
         do {
+            try splitIntoSimulatedHosts(&local, check: check)
             var window: MPI_Win?
             var localRank: Int32 = 0, localSize: Int32 = 0
             MPI_Comm_rank(local, &localRank)
             MPI_Comm_size(local, &localSize)
-            let bytes = MPI_Aint(count * MemoryLayout<Float>.stride)
+            let padded = (count + 15) / 16 * 16
+            let bytes = MPI_Aint((padded + 16) * MemoryLayout<Float>.stride)
             if let reason = try unavailability(world: world, localSize: Int(localSize), bytes: Int64(bytes), check: check) {
                 MPI_Comm_free(&local)
                 return .failure(reason)
@@ -66,6 +70,7 @@ public final class HostSharedWindow {
             try check(rc, "MPI_Win_allocate_shared(\(bytes) bytes per rank)")
             MPI_Win_set_errhandler(window, ftdist_errors_return())
             var buffers: [UnsafeMutablePointer<Float>] = []
+            var counters: [UnsafeMutablePointer<Int64>] = []
             for peer in 0..<Int(localSize) {
                 var size: MPI_Aint = 0
                 var unit: Int32 = 0
@@ -73,11 +78,14 @@ public final class HostSharedWindow {
                 try check(MPI_Win_shared_query(window, Int32(peer), &size, &unit, &peerBase), "MPI_Win_shared_query(\(peer))")
                 guard let peerBase, size >= bytes else { throw CommunicatorError("shared window of local rank \(peer) is missing or short") }
                 buffers.append(peerBase.bindMemory(to: Float.self, capacity: count))
+                let counter = (peerBase + padded * MemoryLayout<Float>.stride).bindMemory(to: Int64.self, capacity: 1)
+                if peer == Int(localRank) { counter.pointee = 0 }
+                counters.append(counter)
             }
             try check(MPI_Win_lock_all(ftdist_mode_nocheck(), window), "MPI_Win_lock_all")
             return .success(HostSharedWindow(localRank: Int(localRank), localSize: Int(localSize), hostIndex: Int(hostIndex),
                                              hostCount: Int(hostCount), window: window, local: local,
-                                             crossHost: crossHost, buffers: buffers))
+                                             crossHost: crossHost, buffers: buffers, counters: counters))
         } catch {
             // The communicators are ours to free (Open MPI frees them without waiting for the
             // other ranks). A window that was allocated is not: MPI_Win_free is a barrier, and
@@ -116,8 +124,25 @@ public final class HostSharedWindow {
         return Int64(st.f_bavail) * Int64(st.f_frsize)
     }
 
+    /// Tests and benchmarks of the cross-host path on one machine: with
+    /// FTDIST_SIMULATED_HOST_RANKS=k the ranks of a machine form "hosts" of k ranks each (in
+    /// world-rank order); they still share memory within such a host, and between them the
+    /// cross-host path runs as it would between machines (over Open MPI's shared-memory
+    /// transport instead of a network).
+    private static func splitIntoSimulatedHosts(_ local: inout MPI_Comm?, check: (Int32, String) throws -> Void) throws {
+        guard let text = ProcessInfo.processInfo.environment["FTDIST_SIMULATED_HOST_RANKS"] else { return }
+        guard let k = Int(text), k > 0 else { throw CommunicatorError("FTDIST_SIMULATED_HOST_RANKS must be a positive integer, not '\(text)'") }
+        var localRank: Int32 = 0
+        MPI_Comm_rank(local, &localRank)
+        var part: MPI_Comm?
+        try check(MPI_Comm_split(local, localRank / Int32(k), localRank, &part), "MPI_Comm_split(simulated hosts)")
+        MPI_Comm_free(&local)
+        local = part
+    }
+
     private init(localRank: Int, localSize: Int, hostIndex: Int, hostCount: Int, window: MPI_Win?,
-                 local: MPI_Comm?, crossHost: MPI_Comm?, buffers: [UnsafeMutablePointer<Float>]) {
+                 local: MPI_Comm?, crossHost: MPI_Comm?, buffers: [UnsafeMutablePointer<Float>],
+                 counters: [UnsafeMutablePointer<Int64>]) {
         self.localRank = localRank
         self.localSize = localSize
         self.hostIndex = hostIndex
@@ -126,6 +151,7 @@ public final class HostSharedWindow {
         self.local = local
         self.crossHost = crossHost
         self.buffers = buffers
+        self.counters = counters
     }
 
     /// Collective over the host: freeing a window is a barrier inside Open MPI. So it is not
@@ -152,10 +178,21 @@ public final class HostSharedWindow {
         try check(MPI_Win_sync(window), "MPI_Win_sync")
     }
 
-    /// Sum `range` of this rank's buffer over the ranks with the same local rank on every host.
-    public func crossHostAllReduceSum(_ range: Range<Int>) throws {
-        guard hostCount > 1 else { return }
-        try allReduceSumInChunks(buffers[localRank], range, over: crossHost, name: "MPI_Allreduce(cross-host)", check: check)
+    /// A ring over the ranks with the same local rank on every host (nil with one host): the
+    /// sum of the slices between hosts.
+    public func crossHostRing(wire: RingAllReduce.Wire = .fp32) -> RingAllReduce? {
+        hostCount > 1 ? RingAllReduce(comm: crossHost, rank: hostIndex, size: hostCount, wire: wire) : nil
+    }
+
+    /// Publish this rank's progress (a count that only grows) to the other ranks of the host,
+    /// with every store made before it.
+    public func publishProgress(_ value: Int64) {
+        ftdist_store_release(counters[localRank], value)
+    }
+
+    /// The progress local rank `peer` published last; its stores before that are visible.
+    public func progress(of peer: Int) -> Int64 {
+        ftdist_load_acquire(counters[peer])
     }
 
     private func check(_ rc: Int32, _ what: String) throws {

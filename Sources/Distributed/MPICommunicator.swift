@@ -8,6 +8,8 @@ public final class MPICommunicator: Communicator {
     public let size: Int
     private let comm: MPI_Comm
     private var finalized = false
+    /// MPI may be called from several threads, one at a time (MPI_THREAD_SERIALIZED).
+    public let threadsSerialized: Bool
     /// Shared windows made through this communicator, freed (collectively) in `finalize()`.
     private var windows: [HostSharedWindow] = []
 
@@ -22,9 +24,14 @@ public final class MPICommunicator: Communicator {
         var initialized: Int32 = 0
         MPI_Initialized(&initialized)
         if initialized == 0 {
-            let rc = MPI_Init_thread(nil, nil, ftdist_thread_funneled(), &provided)
+            // serialized: the gradient exchange's communication thread calls MPI during the
+            // backward pass, never at the same time as the main thread
+            let rc = MPI_Init_thread(nil, nil, ftdist_thread_serialized(), &provided)
             guard rc == ftdist_success() else { throw CommunicatorError("MPI_Init_thread failed (code \(rc))") }
+        } else {
+            MPI_Query_thread(&provided)
         }
+        threadsSerialized = provided >= ftdist_thread_serialized()
         comm = ftdist_comm_world()
         MPI_Comm_set_errhandler(comm, ftdist_errors_return())
         var r: Int32 = 0, s: Int32 = 0
@@ -112,6 +119,11 @@ public final class MPICommunicator: Communicator {
         let made = try HostSharedWindow.make(world: comm, worldRank: rank, floatsPerRank: floatsPerRank, check: check)
         if case .success(let w) = made { windows.append(w) }
         return made
+    }
+
+    /// A ring over all ranks (RingAllReduce), rounds of `piece` floats.
+    public func ring(piece: Int = RingAllReduce.defaultPiece, wire: RingAllReduce.Wire = .fp32) -> RingAllReduce {
+        RingAllReduce(comm: comm, rank: rank, size: size, piece: piece, wire: wire)
     }
 
     public func barrier() throws {

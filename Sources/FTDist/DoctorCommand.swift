@@ -23,13 +23,20 @@ struct DoctorCommand: ParsableCommand {
                 } else {
                     print("ranks: \(result.size) over \(result.transport)")
                     for (r, h) in result.hosts.enumerated() { print("  rank \(r) on \(h)") }
-                    print("all-reduce: \(result.allReduceCorrect ? "exact" : "WRONG"), broadcast: \(result.broadcastCorrect ? "ok" : "WRONG"), gather: \(result.gatherCorrect ? "ok" : "WRONG")")
+                    print("all-reduce: \(result.allReduceCorrect ? "exact" : "WRONG"), broadcast: \(result.broadcastCorrect ? "ok" : "WRONG"), gather: \(result.gatherCorrect ? "ok" : "WRONG")"
+                          + (result.ringAllReduceCorrect.map { ", ring all-reduce: \($0 ? "exact" : "WRONG")" } ?? ""))
                     print(String(format: "all-reduce of %d floats: %.4f s (%.2f GB/s of payload)", result.allReduceFloats,
                                  result.allReduceSeconds, Double(result.allReduceFloats * 4) / result.allReduceSeconds / 1e9))
+                    if let ring = result.ringAllReduceSeconds {
+                        print(String(format: "ring all-reduce (the overlapped exchange's, between hosts) of the same floats: %.4f s (%.2f GB/s of payload), %.2f CPU s on rank 0",
+                                     ring, Double(result.allReduceFloats * 4) / ring / 1e9, result.ringCPUSeconds ?? 0))
+                    }
                 }
             }
             comm.finalize()
-            if !(result.allReduceCorrect && result.broadcastCorrect && result.gatherCorrect) { throw ExitCode(1) }
+            if !(result.allReduceCorrect && result.broadcastCorrect && result.gatherCorrect && result.ringAllReduceCorrect != false) {
+                throw ExitCode(1)
+            }
         }
     }
 }

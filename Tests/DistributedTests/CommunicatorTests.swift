@@ -20,7 +20,8 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertTrue(check.allReduceCorrect && check.broadcastCorrect && check.gatherCorrect)
     }
 
-    /// Exact all-reduce, broadcast and gather through OpenMPI's C API for 1 to 4 ranks.
+    /// Exact all-reduce, ring all-reduce, broadcast and gather through OpenMPI's C API for 1 to
+    /// 4 ranks.
     func testMPICollectivesAreExactForOneToFourRanks() throws {
         for ranks in 1...4 {
             let r = try Launch.mpirun(ranks: ranks, ["doctor", "--json", "--floats", "100003"], timeout: 120)
@@ -33,6 +34,7 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertTrue(check.allReduceCorrect, "np=\(ranks)")
             XCTAssertTrue(check.broadcastCorrect, "np=\(ranks)")
             XCTAssertTrue(check.gatherCorrect, "np=\(ranks)")
+            XCTAssertEqual(check.ringAllReduceCorrect, true, "np=\(ranks): the ring (RingAllReduce) over 100,003 floats in rounds of 4,099")
         }
     }
 

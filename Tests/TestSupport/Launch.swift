@@ -15,9 +15,11 @@ public enum Launch {
          "-x", "OPENBLAS_NUM_THREADS=1"] + extra
     }
 
+    /// `exported`: variables every rank gets (mpirun -x).
     public static func mpirun(ranks: Int, _ arguments: [String], timeout: Double = 600,
-                              environment: [String: String] = [:]) throws -> Result {
-        try run("/usr/bin/mpirun", mpirunArguments(ranks: ranks) + [TestPaths.binary] + arguments,
+                              environment: [String: String] = [:], exported: [String: String] = [:]) throws -> Result {
+        let x = exported.sorted { $0.key < $1.key }.flatMap { ["-x", "\($0.key)=\($0.value)"] }
+        return try run("/usr/bin/mpirun", mpirunArguments(ranks: ranks, extra: x) + [TestPaths.binary] + arguments,
                 timeout: timeout, environment: environment)
     }
 

@@ -13,10 +13,13 @@ public enum TinyRun {
 
     /// Train the tiny model at `model` with Banking77 into `output` on `ranks` ranks: no
     /// checkpoints but the last, no final evaluation, replicas compared every 5 steps, lr 1e-3.
-    public static func train(ranks: Int, output: URL, model: String, extra: [String] = []) throws -> Launch.Result {
+    /// `exported`: environment variables of every rank.
+    public static func train(ranks: Int, output: URL, model: String, extra: [String] = [],
+                             exported: [String: String] = [:]) throws -> Launch.Result {
         try Launch.mpirun(ranks: ranks, ["train", "--model", model, "--data", TestPaths.dataDir.path,
                                          "--output", output.path, "--save-steps", "0", "--no-final-eval",
-                                         "--check-replicas-steps", "5", "--lr", "1e-3"] + extra, timeout: 600)
+                                         "--check-replicas-steps", "5", "--lr", "1e-3"] + extra, timeout: 600,
+                          exported: exported)
     }
 
     /// Train `steps` steps of the model at `model` on one rank into `output` and return the path

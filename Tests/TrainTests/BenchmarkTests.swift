@@ -86,10 +86,31 @@ final class BenchmarkTests: XCTestCase {
         let (b, text) = try bench(ranks: 2)
         checkConsistency(b, ranks: 2)
         XCTAssertEqual(b.blasThreadsPerRank, 1)
-        XCTAssertEqual(b.gradientExchange, "host shared memory (2 rank(s) per host × 1 host(s))")
+        XCTAssertTrue(b.gradientExchange.hasPrefix("host shared memory (2 rank(s) per host × 1 host(s)), after the backward"),
+                      b.gradientExchange)
+        // the exposed exchange: rank 0's exchange beyond its wait, never more than the exchange
+        let exposed = try XCTUnwrap(b.medianSplit.exposedExchange)
+        XCTAssertGreaterThanOrEqual(exposed, 0)
+        XCTAssertLessThanOrEqual(exposed, b.stepSeconds.max()!)
+        XCTAssertTrue(text.contains(String(format: "exposed communication (exchange beyond compute and wait, rank 0): %.3f s", exposed)), text)
+        XCTAssertNotNil(b.networkBytesPerStep, "the network counters should be read under mpirun")
         XCTAssertGreaterThan(b.exchangeAllReduceSeconds ?? 0, 0)
         XCTAssertGreaterThan(b.plainMPIAllReduceSeconds ?? 0, 0)
         XCTAssertTrue(text.contains(String(format: "longest wait of a rank for the slowest one: %.3f s", b.medianSplit.wait)), text)
         XCTAssertTrue(text.contains("plain MPI_Allreduce (same run)"), text)
+    }
+
+    /// The bytes a host sent come from the kernel's per-interface counters, loopback excluded.
+    func testNetworkCountersSumTheTransmittedBytesOfEveryInterfaceButLoopback() {
+        let text = """
+        Inter-|   Receive                                                |  Transmit
+         face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+            lo: 5000      50    0    0    0     0          0         0     5000      50    0    0    0     0       0          0
+        ftd-v1: 123456   100    0    0    0     0          0         0  987654321   200    0    0    0     0       0          0
+          eth0: 42        1    0    0    0     0          0         0     1000       3    0    0    0     0       0          0
+        """
+        XCTAssertEqual(NetworkCounters.bytesSent(procNetDev: text), 987_655_321)
+        XCTAssertNil(NetworkCounters.bytesSent(procNetDev: "nothing here"))
+        XCTAssertNotNil(NetworkCounters.bytesSent(), "/proc/net/dev should be readable on Linux")
     }
 }

@@ -5,7 +5,8 @@ import XCTest
 /// Two "hosts" on one machine: launch/netns-two-hosts.sh puts one rank in each of two network
 /// namespaces joined by a veth pair (Open MPI starts the second daemon through
 /// launch/netns-agent.sh instead of ssh; MPI traffic is TCP over the veth). The tiny model
-/// trained for 10 steps that way must follow the single-rank trajectory.
+/// trained for 10 steps that way must follow the single-rank trajectory, with the exchange
+/// overlapped (the ring between hosts) and within 1e-6 of `--no-overlap`.
 /// Needs root, `ip` (iproute2) and `unshare` (util-linux); fails, not skips, without them.
 final class TwoHostTests: XCTestCase {
     struct Record: Decodable { var step: Int; var loss: Double }
@@ -66,9 +67,20 @@ final class TwoHostTests: XCTestCase {
         XCTAssertEqual(two.status, 0, "2 ranks over ftd-h1/ftd-h2 failed:\n\(two.stdout)\n\(two.stderr)")
         XCTAssertTrue(two.stderr.contains("2 rank(s) on 2 host(s)") || two.stdout.contains("2 rank(s) on 2 host(s)"),
                       "launch/hostfile.sh should start 2 ranks on 2 hosts:\n\(two.stdout)\n\(two.stderr)")
+        XCTAssertTrue((two.stdout + two.stderr).contains("(1 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
+                      "the exchange should overlap the backward, with the ring between hosts:\n\(two.stdout)")
+        // the same two hosts reducing after the backward (Open MPI's all-reduce between hosts)
+        let afterOut = dir.appendingPathComponent("two-hosts-no-overlap")
+        let after = try Self.netns(["run"] + args(afterOut) + ["--no-overlap"], timeout: 120)
+        XCTAssertEqual(after.status, 0, "--no-overlap over ftd-h1/ftd-h2 failed:\n\(after.stdout)\n\(after.stderr)")
         let one = try Launch.ftdist(args(oneOut), timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
         XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)")
-        guard two.status == 0, one.status == 0 else { return }
+        guard two.status == 0, one.status == 0, after.status == 0 else { return }
+        let overlapped = try Self.losses(twoOut), reducedAfter = try Self.losses(afterOut)
+        XCTAssertEqual(reducedAfter.count, steps)
+        for (x, y) in zip(overlapped, reducedAfter) {
+            XCTAssertLessThan(abs(x.loss - y.loss) / abs(y.loss), 1e-6, "step \(x.step): overlapped \(x.loss) vs --no-overlap \(y.loss)")
+        }
 
         let a = try Self.losses(oneOut), b = try Self.losses(twoOut)
         XCTAssertEqual(a.count, steps)
@@ -82,5 +94,42 @@ final class TwoHostTests: XCTestCase {
         }
         print(String(format: "two hosts (netns) vs np=1: %d steps, worst loss relative difference %.3g, %.1f s vs %.1f s",
                      steps, worst, two.seconds, one.seconds))
+    }
+
+    /// Three namespace hosts on a bridge (launch/netns-hosts.sh --hosts 3): the ring between
+    /// hosts with H = 3 over TCP, overlapped, follows the single-rank trajectory.
+    func testThreeNamespaceHostsFollowTheSingleRankTrajectory() throws {
+        if let missing = Self.missingPrerequisite() {
+            XCTFail("TwoHostTests cannot run on this machine: \(missing)")
+            return
+        }
+        let script = TestPaths.repoRoot.appendingPathComponent("launch/netns-hosts.sh").path
+        func hosts(_ arguments: [String]) throws -> Launch.Result {
+            try Launch.run("/bin/bash", [script, "--hosts", "3"] + arguments, timeout: 180,
+                           environment: ["FTDIST_BIN": TestPaths.binary])
+        }
+        defer {
+            if let down = try? hosts(["down"]), down.status != 0 { XCTFail("netns-hosts.sh down failed: \(down.stderr)") }
+        }
+        let dir = try temporaryDirectory("threehosts")
+        let model = try TinyRun.model(in: dir)
+        let steps = 8
+        func args(_ out: URL) -> [String] {
+            ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+             "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
+        }
+        let threeOut = dir.appendingPathComponent("three-hosts"), oneOut = dir.appendingPathComponent("np1")
+        let three = try hosts(["run"] + args(threeOut))
+        XCTAssertEqual(three.status, 0, "3 ranks over ftd-h1…ftd-h3 failed:\n\(three.stdout)\n\(three.stderr)")
+        XCTAssertTrue((three.stdout + three.stderr).contains("(1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
+                      "3 hosts should reduce round the ring, overlapped:\n\(three.stdout)\n\(three.stderr)")
+        let one = try Launch.ftdist(args(oneOut), timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)")
+        guard three.status == 0, one.status == 0 else { return }
+        let a = try Self.losses(oneOut), b = try Self.losses(threeOut)
+        XCTAssertEqual(b.count, steps)
+        for (x, y) in zip(a, b) {
+            XCTAssertLessThan(abs(x.loss - y.loss) / abs(x.loss), 1e-5, "step \(x.step): three hosts \(y.loss) vs one rank \(x.loss)")
+        }
     }
 }

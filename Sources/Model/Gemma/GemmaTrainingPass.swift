@@ -64,8 +64,10 @@ public final class GemmaTrainingPass {
 
     /// Σ cross-entropy over the batch's label positions, and with `backward` the gradients of
     /// lossScale · Σ cross-entropy added into the trainable parameters' gradient buffer.
+    /// `progress` (the last pass of a step only) hears of every backward stage as it ends and
+    /// takes the input-embedding rows.
     @discardableResult
-    public func run(_ batch: LabelMaskedBatch, lossScale: Float, backward: Bool) -> Result {
+    public func run(_ batch: LabelMaskedBatch, lossScale: Float, backward: Bool, progress: BackwardProgress? = nil) -> Result {
         let c = config
         packed = PackedLayout(batch: batch, sharePrefix: sharePrefix)
         let n = packed.rows
@@ -101,10 +103,14 @@ public final class GemmaTrainingPass {
             lossSum = head(gradients: gradients, lossScale: lossScale)
             t2 = Date()
             if let g = gradients {
+                progress?.stageFinished(0)
                 packed.positions.withUnsafeBufferPointer { pos in
-                    for l in stride(from: c.layers - 1, through: 0, by: -1) { layerBackward(l, positions: pos.baseAddress!, gradients: g) }
+                    for l in stride(from: c.layers - 1, through: 0, by: -1) {
+                        layerBackward(l, positions: pos.baseAddress!, gradients: g)
+                        progress?.stageFinished(c.layers - l)
+                    }
                 }
-                embeddingBackward(gradients: g)
+                embeddingBackward(gradients: g, progress: progress)
             }
         }
         let timings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
@@ -152,12 +158,13 @@ public final class GemmaTrainingPass {
         for (r, t) in packed.tokens.enumerated() { weights.embedding.embed(t, scale: c.embeddingScale, into: out + r * c.hidden) }
     }
 
-    /// dE[token r] += ∂L/∂resid[0][r] · √C (nothing when the embedding is frozen).
-    private func embeddingBackward(gradients: UnsafeMutablePointer<Float>) {
+    /// dE[token r] += ∂L/∂resid[0][r] · √C (nothing when the embedding is frozen); the rows go
+    /// to `progress`'s buffer when it has one.
+    private func embeddingBackward(gradients: UnsafeMutablePointer<Float>, progress: BackwardProgress?) {
         guard let offset = weights.embeddingGradientOffset else { return }
         let c = config, d = sp(s.dResid), de = gradients + offset, scale = c.embeddingScale
         for (r, t) in packed.tokens.enumerated() {
-            let src = d + r * c.hidden, dst = de + Int(t) * c.hidden
+            let src = d + r * c.hidden, dst = progress?.embeddingRowGradient(token: t) ?? de + Int(t) * c.hidden
             for j in 0..<c.hidden { dst[j] += src[j] * scale }
         }
     }

@@ -26,6 +26,9 @@ public struct ParameterTensor {
     public var offset: Int
     /// Norm weights are stored as g = 1 + w (HF keeps w) and take no weight decay.
     public var isNorm: Bool
+    /// The block it belongs to (nil: the embedding and the final norm): its gradient is final
+    /// when that block's backward ends.
+    public var layer: Int? = nil
     public var count: Int { shape.reduce(1, *) }
 }
 
@@ -41,15 +44,17 @@ public struct ParameterLayout {
         self.config = c
         var tensors: [ParameterTensor] = []
         var next = 0
+        var layer: Int?
         func add(_ hf: String, _ gguf: String, _ shape: [Int], norm: Bool = false) -> Int {
             let offset = next
-            tensors.append(ParameterTensor(hfName: hf, ggufName: gguf, shape: shape, offset: offset, isNorm: norm))
+            tensors.append(ParameterTensor(hfName: hf, ggufName: gguf, shape: shape, offset: offset, isNorm: norm, layer: layer))
             next += shape.reduce(1, *)
             return offset
         }
         embedding = add("model.embed_tokens.weight", "token_embd.weight", [c.vocabSize, c.hidden])
         var layers: [LayerOffsets] = []
         for l in 0..<c.layers {
+            layer = l
             let hf = "model.layers.\(l).", gg = "blk.\(l)."
             var o = LayerOffsets()
             o.inputNorm = add(hf + "input_layernorm.weight", gg + "attn_norm.weight", [c.hidden], norm: true)
@@ -68,6 +73,7 @@ public struct ParameterLayout {
             layers.append(o)
         }
         self.layers = layers
+        layer = nil
         finalNorm = add("model.norm.weight", "output_norm.weight", [c.hidden], norm: true)
         count = next
         self.tensors = tensors

@@ -69,9 +69,9 @@ public final class TrainableParameters {
                 let hf = "base_model.model.model.layers.\(l).\(t.module).\(t.rawValue)", gg = "blk.\(l).\(t.ggufName).weight"
                 let a = next, b = next + lora.rank * inputs
                 tensors.append(ParameterTensor(hfName: hf + ".lora_A.weight", ggufName: gg + ".lora_a", shape: [lora.rank, inputs],
-                                               offset: a, isNorm: false))
+                                               offset: a, isNorm: false, layer: l))
                 tensors.append(ParameterTensor(hfName: hf + ".lora_B.weight", ggufName: gg + ".lora_b", shape: [outputs, lora.rank],
-                                               offset: b, isNorm: false))
+                                               offset: b, isNorm: false, layer: l))
                 layer[t] = (a, b)
                 next = b + outputs * lora.rank
             }
@@ -104,6 +104,32 @@ public final class TrainableParameters {
     /// not adapted).
     public func adapter(layer: Int, target: LoRAConfig.Target) -> (a: Int, b: Int)? {
         method == .lora ? adapterOffsets[layer][target] : nil
+    }
+
+    /// The parts of `gradients` a backward pass finishes, in the order it finishes them:
+    /// stage 0 is the head's (the tied embedding's dense gradient and the final norm; empty
+    /// under adapters), then stage 1 + k is layer L−1−k's. Each stage's tensors, merged where
+    /// they touch. The input-embedding rows, added after the last layer, belong to stage 0's
+    /// embedding range too: whoever reduces stage 0 early must collect those rows separately
+    /// (BackwardProgress.embeddingRowGradient).
+    public var backwardStages: [[Range<Int>]] {
+        let layers = (tensors.compactMap(\.layer).max() ?? -1) + 1
+        var stages = [[Range<Int>]](repeating: [], count: layers + 1)
+        for t in tensors {
+            let stage = t.layer.map { layers - $0 } ?? 0
+            let r = t.offset..<(t.offset + t.count)
+            if let last = stages[stage].last, last.upperBound == r.lowerBound {
+                stages[stage][stages[stage].count - 1] = last.lowerBound..<r.upperBound
+            } else {
+                stages[stage].append(r)
+            }
+        }
+        return stages
+    }
+
+    /// The tied embedding [vocab, hidden] when it is trained (nil when it is frozen).
+    public var embeddingTensor: ParameterTensor? {
+        tensors.first { $0.layer == nil && $0.shape.count == 2 }
     }
 
     /// The ranges of `values` that take decoupled weight decay: every tensor but the norm

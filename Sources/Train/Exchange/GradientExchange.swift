@@ -11,7 +11,8 @@ import Model
 /// MPI-3 shared window, and the flat parameter range is cut into one slice per local rank.
 ///   1. reduce:  each rank sums its slice of all local gradient buffers (fixed order: local
 ///               rank 0 + 1 + …) into its own buffer; between hosts only that slice is
-///               all-reduced, among the ranks with the same local rank.
+///               all-reduced, among the ranks with the same local rank, by a ring
+///               (RingAllReduce: at the bandwidth bound, fp32 or bf16 on the wire).
 ///   2. update:  the clipping norm comes from per-chunk sums of squares (so it is the same
 ///               bits on every rank and for every rank count), then AdamW runs on the slice.
 ///   3. share:   each rank publishes its updated slice through its (now spent) gradient
@@ -21,6 +22,9 @@ import Model
 /// rank 0 writes a checkpoint. The exchange works on flat buffers of the trainable count — the
 /// whole model for full fine-tuning — and owns the gradient memory, which TrainableParameters
 /// lays out.
+///
+/// Step 1 runs after the whole backward pass, or — `overlapWithBackward` — while it runs
+/// (OverlappedReduction), stage by stage as the pass reports them.
 public final class GradientExchange {
     /// Where this rank's backward pass accumulates its shard's gradient.
     public let gradients: FloatBuffer
@@ -31,9 +35,16 @@ public final class GradientExchange {
     public let chunk: Int
     private let window: HostSharedWindow?
     private let comm: Communicator
+    private var overlapped: OverlappedReduction?
 
-    public init(count: Int, comm: Communicator, hostSharedMemory: Bool) throws {
+    /// How gradients travel between hosts (bf16: half the bytes, not exact; needs the ring).
+    public let interHostWire: RingAllReduce.Wire
+    /// The ring between hosts when the reduction runs after the backward.
+    private var afterBackwardRing: RingAllReduce?
+
+    public init(count: Int, comm: Communicator, hostSharedMemory: Bool, interHostWire: RingAllReduce.Wire = .fp32) throws {
         self.comm = comm
+        self.interHostWire = interHostWire
         chunk = Self.chunkSize(count: count)
         var window: HostSharedWindow?
         if hostSharedMemory && comm.size > 1 {
@@ -48,6 +59,7 @@ public final class GradientExchange {
             }
         }
         self.window = window
+        afterBackwardRing = window?.crossHostRing(wire: interHostWire)
         if let w = window {
             gradients = FloatBuffer(wrapping: w.buffer(w.localRank), count: count)
             ownedRange = Self.slice(count: count, chunk: chunk, part: w.localRank, parts: w.localSize)
@@ -57,15 +69,61 @@ public final class GradientExchange {
         }
     }
 
+    deinit { overlapped?.close() }
+
     /// Why host shared memory was asked for but not used.
     public private(set) var fallbackReason: String?
+
+    /// Reduce while the backward pass runs, for the gradients laid out by `trainable` (whose
+    /// buffer is `gradients`). Needs host shared memory (also at one rank per host) and MPI
+    /// at MPI_THREAD_SERIALIZED; otherwise `overlapFallbackReason` says why not, and the
+    /// reduction runs after the backward. `.hosts` overlaps only when the ranks span several
+    /// hosts: there the link is idle during the backward; on one host the shared-memory sum
+    /// is work for the same cores, and running it beside the backward only slows the backward.
+    public func overlapWithBackward(_ trainable: TrainableParameters, mode: OverlapMode) {
+        precondition(trainable.gradients.pointer == gradients.pointer, "overlap for another gradient buffer")
+        guard comm.size > 1, overlapped == nil, mode != .never else { return }
+        if mode == .hosts, let w = window, w.hostCount == 1 {
+            overlapFallbackReason = "one host, where the sum competes with the backward for the cores; --overlap always forces it"
+            return
+        }
+        guard let w = window else {
+            overlapFallbackReason = "it needs host shared memory"
+            return
+        }
+        guard (comm as? MPICommunicator)?.threadsSerialized == true else {
+            overlapFallbackReason = "MPI does not provide MPI_THREAD_SERIALIZED"
+            return
+        }
+        overlapped = OverlappedReduction(window: w, ring: w.crossHostRing(wire: interHostWire), comm: comm, trainable: trainable,
+                                         slices: (0..<w.localSize).map(range(ofLocalRank:)), ownedRange: ownedRange)
+    }
+
+    /// Why the overlap was asked for but not used.
+    public private(set) var overlapFallbackReason: String?
+
+    /// What the step's last backward pass reports its stages to (nil: no overlap).
+    public var backwardProgress: BackwardProgress? { overlapped }
+
+    /// Before a step's passes: the tokens of the whole global batch (with overlap, the
+    /// input-embedding rows of these tokens are reduced apart).
+    public func beginStep(tokens: [Int32]) {
+        overlapped?.begin(tokens: tokens)
+    }
 
     /// "MPI_Allreduce", "host shared memory (2 ranks per host × 1 host)", or at one rank
     /// "one rank, nothing to exchange".
     public var description: String {
         if comm.size == 1 { return "one rank, nothing to exchange" }
-        guard let w = window else { return "MPI_Allreduce" + (fallbackReason.map { " (no host shared memory: \($0))" } ?? "") }
-        return "host shared memory (\(w.localSize) rank(s) per host × \(w.hostCount) host(s))"
+        let timing = overlapped != nil ? ", overlapped with the backward"
+            : ", after the backward" + (overlapFallbackReason.map { " (no overlap: \($0))" } ?? "")
+        guard let w = window else {
+            return "MPI_Allreduce" + (fallbackReason.map { " (no host shared memory: \($0))" } ?? "") + timing
+                + (interHostWire == .bf16 ? " (fp32: bf16 between hosts needs host shared memory)" : "")
+        }
+        let wire = interHostWire == .bf16 ? " in bf16" : ""
+        let between = w.hostCount > 1 ? ", ring between hosts\(wire)" : ""
+        return "host shared memory (\(w.localSize) rank(s) per host × \(w.hostCount) host(s)\(between))" + timing
     }
 
     /// 1 Mi floats for the real model; smaller for tiny models so that every rank still owns
@@ -87,47 +145,41 @@ public final class GradientExchange {
         Self.slice(count: gradients.count, chunk: chunk, part: r, parts: window?.localSize ?? 1)
     }
 
-    /// Seconds the last `reduce()` waited for the slowest rank to finish its backward pass
-    /// (with host shared memory: the slowest rank of this host; waiting for other hosts falls
-    /// into their slice all-reduce). Shards are cut by estimated work, not measured time, so
-    /// at np > 1 some rank still waits a little; this separates that from the exchange itself.
-    public private(set) var lastWaitSeconds = 0.0
-
     /// After this, `gradients[ownedRange]` holds the sum over all ranks.
     public func reduce() throws {
-        let arrived = Date()
+        if let overlapped {
+            try overlapped.finish()
+            return
+        }
         guard let w = window else {
-            // the barrier only measures the waiting (µs next to the all-reduce)
-            lastWaitSeconds = 0
-            if comm.size > 1 {
-                try comm.barrier()
-                lastWaitSeconds = Date().timeIntervalSince(arrived)
-            }
             try comm.allReduceSum(gradients.buffer)
             return
         }
         try w.synchronize()  // every local rank has finished its backward pass
-        lastWaitSeconds = Date().timeIntervalSince(arrived)
         if w.localSize > 1 {
             let peers = (0..<w.localSize).map { w.buffer($0) }
             let mine = w.buffer(w.localRank)
-            parallelChunks(ownedRange) { _, lo, hi in
-                var i = lo
-                while i + 8 <= hi {
-                    var s = Float8.load(peers[0] + i)
-                    for p in 1..<peers.count { s += Float8.load(peers[p] + i) }
-                    s.store(mine + i)
-                    i += 8
-                }
-                while i < hi {
-                    var s = peers[0][i]
-                    for p in 1..<peers.count { s += peers[p][i] }
-                    mine[i] = s
-                    i += 1
-                }
-            }
+            parallelChunks(ownedRange) { _, lo, hi in Self.sum(peers, lo..<hi, into: mine) }
         }
-        try w.crossHostAllReduceSum(ownedRange)
+        try afterBackwardRing?.sum(w.buffer(w.localRank), ownedRange)
+    }
+
+    /// out[i] = peers[0][i] + peers[1][i] + … for i in `range` (in that order, so that every
+    /// way of cutting the range gives the same bits).
+    static func sum(_ peers: [UnsafeMutablePointer<Float>], _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            var s = Float8.load(peers[0] + i)
+            for p in 1..<peers.count { s += Float8.load(peers[p] + i) }
+            s.store(out + i)
+            i += 8
+        }
+        while i < range.upperBound {
+            var s = peers[0][i]
+            for p in 1..<peers.count { s += peers[p][i] }
+            out[i] = s
+            i += 1
+        }
     }
 
     /// L2 norm of the summed gradient, the same bits on every rank.
@@ -220,4 +272,14 @@ public final class GradientExchange {
             memcpy(destination + lo, source + lo, (hi - lo) * MemoryLayout<Float>.stride)
         }
     }
+}
+
+/// When the gradient exchange runs beside the backward pass.
+public enum OverlapMode: String, Codable, Sendable, CaseIterable {
+    /// When the ranks span several hosts (the default): the link works while the cores compute.
+    case hosts
+    /// Always, one host included (for comparison: there it costs the backward what it saves).
+    case always
+    /// Never: reduce after the whole backward.
+    case never
 }

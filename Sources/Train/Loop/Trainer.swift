@@ -53,13 +53,16 @@ public final class Trainer {
         case .full:
             guard let model = base as? GemmaModel else { throw MessageError("full fine-tuning needs the fp32 model, not a quantized base") }
             exchange = try GradientExchange(count: TrainableParameters.count(.full, of: model), comm: comm,
-                                            hostSharedMemory: options.hostSharedMemory)
+                                            hostSharedMemory: options.hostSharedMemory,
+                                            interHostWire: options.interHostDType)
             trainable = TrainableParameters(.full, of: model, gradients: exchange.gradients)
         case .lora, .qlora:
             exchange = try GradientExchange(count: TrainableParameters.count(lora: options.lora, config: base.config), comm: comm,
-                                            hostSharedMemory: options.hostSharedMemory)
+                                            hostSharedMemory: options.hostSharedMemory,
+                                            interHostWire: options.interHostDType)
             trainable = TrainableParameters(lora: options.lora, config: base.config, seed: options.seed, gradients: exchange.gradients)
         }
+        exchange.overlapWithBackward(trainable, mode: options.overlap)
         optimizer = AdamW(for: trainable, weightDecay: Float(options.weightDecay))
         plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
                              seed: options.seed)
@@ -124,21 +127,29 @@ public final class Trainer {
         let mine = try shard(of: examples)
         gradients.zero()
         pass.step = completedSteps
-        // gradients accumulate over the passes of a shard; one pass unless the shard is long
+        exchange.beginStep(tokens: examples.flatMap(\.ids))
+        // gradients accumulate over the passes of a shard; one pass unless the shard is long;
+        // the last one reports its backward stages to the exchange (when it overlaps)
         var lossSum = 0.0, packedRows = 0
         var timings = GemmaTrainingPass.Timings()
-        for part in LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses() {
-            let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true)
+        let parts = LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses()
+        for (i, part) in parts.enumerated() {
+            let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true,
+                             progress: i == parts.count - 1 ? exchange.backwardProgress : nil)
             lossSum += r.lossSum
             packedRows += r.packedRows
             timings = timings + r.timings
         }
         let afterBackward = Date()
         try exchange.reduce()
-        // the loss and the stop requests ride on one small all-reduce
-        var totals = [lossSum, localStopRequested() ? 1 : 0]
+        // the loss, the stop requests and every rank's compute time ride on one small all-reduce
+        var totals = [lossSum, localStopRequested() ? 1 : 0] + [Double](repeating: 0, count: comm.size)
+        totals[2 + comm.rank] = afterBackward.timeIntervalSince(start)
         try comm.allReduceSum(&totals)
         stopAgreed = totals[1] > 0
+        // the steps start together (the last one ended in collectives), so the slowest rank's
+        // compute time beyond this rank's is how long this rank waited for it
+        let waitSeconds = max(0, (totals[2...].max() ?? 0) - totals[2 + comm.rank])
         let afterReduce = Date()
 
         let norm = try exchange.globalNorm()
@@ -164,7 +175,7 @@ public final class Trainer {
                                 optimizerSeconds: afterUpdate.timeIntervalSince(afterReduce),
                                 rssBytes: ResourceUsage.currentRSSBytes(),
                                 rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce),
-                                waitSeconds: exchange.lastWaitSeconds)
+                                waitSeconds: waitSeconds)
         history.append(record)
         return record
     }

@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Model
 import Report
@@ -47,6 +48,12 @@ public struct TrainingOptions: Codable, Equatable {
     /// Cut each global batch between the ranks by estimated work (tokens through the blocks,
     /// labels through the head), not by count (exact: any cut gives the same gradient).
     public var balanceShards = true
+    /// When each stage's gradients are reduced while the backward pass continues (with host
+    /// shared memory; exact up to the order of the input-embedding rows' sums).
+    public var overlap = OverlapMode.hosts
+    /// How gradients travel between hosts: fp32 (exact) or bf16 (half the bytes, rounded at
+    /// every hop of the ring, summed in fp32; like DDP's bf16_compress_hook).
+    public var interHostDType = RingAllReduce.Wire.fp32
 
     public init(modelPath: String, dataDir: String, output: String) {
         self.modelPath = modelPath
@@ -76,7 +83,8 @@ public struct TrainingOptions: Codable, Equatable {
         try field(.evalSteps, &evalSteps); try field(.holdout, &holdout); try field(.evalSamples, &evalSamples)
         try field(.finalEval, &finalEval); try field(.evalMaxNewTokens, &evalMaxNewTokens)
         try field(.sharePrefix, &sharePrefix); try field(.hostSharedMemory, &hostSharedMemory)
-        try field(.balanceShards, &balanceShards)
+        try field(.balanceShards, &balanceShards); try field(.overlap, &overlap)
+        try field(.interHostDType, &interHostDType)
     }
 
     /// The fields that must agree for a resume to continue the same trajectory.

@@ -17,6 +17,7 @@ public enum Benchmark {
         var records: [StepRecord] = []
         var computedRows: [Double] = []
         var longestWaits: [Double] = []
+        let sentBefore = NetworkCounters.bytesSent()
         for i in 0..<steps {
             let r = try trainer.step()
             // rows computed by all ranks (after prefix sharing) for the computed-work figure
@@ -29,9 +30,14 @@ public enum Benchmark {
             records.append(r)
             computedRows.append(rows[0])
             longestWaits.append(wait[0])
-            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, all-reduce %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, exchange %.3f of which exposed %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
                        i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds,
-                       r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens, Double(r.rssBytes) / 1e9))
+                       r.allReduceSeconds - (r.waitSeconds ?? 0), r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens,
+                       Double(r.rssBytes) / 1e9))
+        }
+        var networkBytesPerStep: Double?
+        if comm.size > 1, let before = sentBefore, let after = NetworkCounters.bytesSent() {
+            networkBytesPerStep = Double(after - before) / Double(steps)
         }
         var plain: Double?, exchanged: Double?
         if comm.size > 1 {
@@ -62,6 +68,7 @@ public enum Benchmark {
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
         split.wait = median(afterWarmUp(longestWaits))
+        if comm.size > 1 { split.exposedExchange = median(measured.map { max(0, $0.allReduceSeconds - ($0.waitSeconds ?? 0)) }) }
         split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
         split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
         // per step, then the median (medians of the parts do not add up to the median step)
@@ -88,7 +95,8 @@ public enum Benchmark {
             exchangeAllReduceSeconds: exchanged, plainMPIAllReduceSeconds: plain,
             peakRSSBytesPerRank: peaks, residentFileBytesPerRank: files,
             method: trainer.options.method.rawValue, trainableParameters: trainer.trainable.count,
-            stepSeconds: records.map(\.seconds))
+            stepSeconds: records.map(\.seconds),
+            networkBytesPerStep: networkBytesPerStep)
     }
 
     /// Best of a few sgemm calls at the shapes the passes use: the gate projection (128 rows ×

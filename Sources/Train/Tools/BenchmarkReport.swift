@@ -9,6 +9,9 @@ public struct BenchmarkReport: Codable {
         /// The longest any rank waited for the slowest one before the exchange (the cost of
         /// unequal shards; the other figures are rank 0's, which may be the slow rank).
         public var wait = 0.0
+        /// Rank 0's exchange time beyond its own compute and its wait for the slowest rank:
+        /// the communication the backward pass did not hide (`allReduce` − its own wait).
+        public var exposedExchange: Double? = nil
     }
     public var ranks: Int
     public var transport: String
@@ -43,5 +46,8 @@ public struct BenchmarkReport: Codable {
     public var method: String?
     public var trainableParameters: Int?
     public var stepSeconds: [Double]
+    /// Bytes rank 0's host (or network namespace) sent over its network interfaces per step
+    /// (NetworkCounters: the traffic between hosts; about zero on one host).
+    public var networkBytesPerStep: Double? = nil
 }
 

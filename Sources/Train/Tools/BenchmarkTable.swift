@@ -17,6 +17,13 @@ public enum BenchmarkTable {
                       s.forward, s.head, s.backward, s.allReduce, s.gradNorm, s.adamW, s.other)
         if r.ranks > 1 {
             out += String(format: "  longest wait of a rank for the slowest one: %.3f s per step (shards differ in tokens)\n", s.wait)
+            if let exposed = s.exposedExchange {
+                out += String(format: "  exposed communication (exchange beyond compute and wait, rank 0): %.3f s per step, %.0f%% of the step\n",
+                              exposed, 100 * exposed / r.medianStepSeconds)
+            }
+            if let bytes = r.networkBytesPerStep {
+                out += String(format: "  sent on rank 0's network interfaces: %.3f GB per step\n", bytes / 1e9)
+            }
         }
         out += "  gradients: " + r.gradientExchange + "\n"
         if let e = r.exchangeAllReduceSeconds, let p = r.plainMPIAllReduceSeconds {
