@@ -36,8 +36,6 @@ public final class RingAllReduce {
         public var bytes: Int { self == .fp32 ? 4 : 2 }
     }
     public let wire: Wire
-    /// Bytes this rank has sent so far (its share of the traffic between hosts).
-    public private(set) var bytesSent = 0
     /// Polls sleep from `minimumPoll` after a step completed, doubling while nothing does, up
     /// to `maximumPoll`: a poll wakes the thread and makes a progress call, which costs the
     /// backward pass its core for a moment, and between two polls the sockets' buffers keep
@@ -68,11 +66,16 @@ public final class RingAllReduce {
         }
     }
     private let slots: [Piece]
-    /// Distinguishes the messages of pieces in flight (tags = sequence × 64 + step).
+    /// Distinguishes the messages of pieces in flight: tag = (sequence mod `sequences`) ×
+    /// `steps` + step, below 2^14 (MPI guarantees tags up to 32767).
     private var sequence = 0
+    private var steps: Int { 2 * (size - 1) }
+    private var sequences: Int { max(1, (1 << 14) / max(steps, 1)) }
 
     init(comm: MPI_Comm?, rank: Int, size: Int, piece: Int = RingAllReduce.defaultPiece, inFlight: Int = 8, wire: Wire = .fp32) {
-        precondition(piece > 0 && inFlight > 0 && size <= 32)
+        // more pieces in flight than distinct tags would let two of them share a tag
+        let inFlight = min(inFlight, max(1, (1 << 14) / max(2 * (size - 1), 1)))
+        precondition(piece > 0 && inFlight > 0)
         self.comm = comm
         self.rank = rank
         self.size = size
@@ -96,7 +99,7 @@ public final class RingAllReduce {
                 p.x = base + next
                 p.n = min(piece, range.upperBound - next)
                 p.step = 0
-                p.tag = Int32((sequence % 256) * 64)
+                p.tag = Int32((sequence % sequences) * steps)
                 sequence += 1
                 next += p.n
                 try post(p)
@@ -163,7 +166,6 @@ public final class RingAllReduce {
                      "MPI_Irecv(ring, \(receive.count) values from \(left))")
         try checkMPI(MPI_Isend(source, Int32(send.count * width), ftdist_byte(), right, tag, comm, &p.requests[1]),
                      "MPI_Isend(ring, \(send.count) values to \(right))")
-        bytesSent += send.count * width
     }
 
     /// A step's messages are done: add (reduce-scatter) or place (all-gather) what came in.

@@ -21,15 +21,20 @@ final class OverlapTests: XCTestCase {
         let dir = try temporaryDirectory("overlap")
         let model = try TinyRun.model(in: dir)
         let steps = 20
-        let layouts: [(ranks: Int, hostRanks: Int?, method: String, description: String)] = [
-            (2, nil, "full", "host shared memory (2 rank(s) per host × 1 host(s)), overlapped with the backward"),
-            (3, nil, "full", "host shared memory (3 rank(s) per host × 1 host(s)), overlapped with the backward"),
-            (4, 2, "full", "host shared memory (2 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
-            (3, 1, "full", "host shared memory (1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
-            (4, 2, "lora", "host shared memory (2 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
+        let twoHosts = "host shared memory (1 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"
+        let layouts: [(ranks: Int, hostRanks: Int?, method: String, flags: [String], description: String)] = [
+            (2, nil, "full", [], "host shared memory (2 rank(s) per host × 1 host(s)), overlapped with the backward"),
+            (3, nil, "full", [], "host shared memory (3 rank(s) per host × 1 host(s)), overlapped with the backward"),
+            (4, 2, "full", [], "host shared memory (2 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
+            (3, 1, "full", [], "host shared memory (1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
+            (4, 2, "lora", [], "host shared memory (2 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
+            // shards of 24 examples: two memory-bounded passes each, only the last overlapped
+            (2, 1, "full", ["--batch-size", "48"], twoHosts),
+            // a global batch of 1: one rank has nothing to compute and reports every stage at once
+            (2, 1, "full", ["--batch-size", "1"], twoHosts),
         ]
         for layout in layouts {
-            let name = "\(layout.method)-np\(layout.ranks)-hosts-of-\(layout.hostRanks ?? layout.ranks)"
+            let name = "\(layout.method)-np\(layout.ranks)-hosts-of-\(layout.hostRanks ?? layout.ranks)" + layout.flags.joined()
             let exported = layout.hostRanks.map { ["FTDIST_SIMULATED_HOST_RANKS": String($0)] } ?? [:]
             var runs: [[TinyRun.Record]] = []
             var weights: [GemmaModel] = []
@@ -38,7 +43,8 @@ final class OverlapTests: XCTestCase {
                 // one host overlaps only when asked to (--overlap always); several do by default
                 let flags = overlap ? (layout.hostRanks == nil ? ["--overlap", "always"] : []) : ["--no-overlap"]
                 let r = try TinyRun.train(ranks: layout.ranks, output: out, model: model,
-                                         extra: ["--max-steps", String(steps), "--method", layout.method] + flags, exported: exported)
+                                         extra: ["--max-steps", String(steps), "--method", layout.method] + layout.flags + flags,
+                                         exported: exported)
                 XCTAssertEqual(r.status, 0, "\(name) overlap=\(overlap): \(r.stderr)")
                 guard r.status == 0 else { return }
                 let expected = overlap ? layout.description

@@ -39,8 +39,9 @@ public final class GradientExchange {
 
     /// How gradients travel between hosts (bf16: half the bytes, not exact; needs the ring).
     public let interHostWire: RingAllReduce.Wire
-    /// The ring between hosts when the reduction runs after the backward.
-    private var afterBackwardRing: RingAllReduce?
+    /// The ring between hosts when the reduction runs after the backward (made when first
+    /// needed: with the overlap, the overlapped reduction has its own).
+    private lazy var afterBackwardRing: RingAllReduce? = window?.crossHostRing(wire: interHostWire)
 
     public init(count: Int, comm: Communicator, hostSharedMemory: Bool, interHostWire: RingAllReduce.Wire = .fp32) throws {
         self.comm = comm
@@ -59,7 +60,6 @@ public final class GradientExchange {
             }
         }
         self.window = window
-        afterBackwardRing = window?.crossHostRing(wire: interHostWire)
         if let w = window {
             gradients = FloatBuffer(wrapping: w.buffer(w.localRank), count: count)
             ownedRange = Self.slice(count: count, chunk: chunk, part: w.localRank, parts: w.localSize)

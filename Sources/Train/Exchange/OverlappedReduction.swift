@@ -66,9 +66,6 @@ final class OverlappedReduction: BackwardProgress {
         thread.start()
     }
 
-    /// Bytes this rank sent to other hosts so far.
-    var bytesSentBetweenHosts: Int { ring?.bytesSent ?? 0 }
-
     /// Before a step's passes: the distinct tokens of the global batch (their input-embedding
     /// rows are reduced apart from the rest of the embedding gradient).
     func begin(tokens: [Int32]) {
@@ -173,10 +170,16 @@ final class OverlappedReduction: BackwardProgress {
         }
     }
 
+    /// Polls with sleeps that grow from 50 µs to 1 ms: a rank that finished early (a short
+    /// or empty shard) must not take the cores its peers' backward passes need.
     private func waitForLocalRanks(_ target: Int64) {
-        var pause = timespec(tv_sec: 0, tv_nsec: 20_000)
         for peer in 0..<window.localSize where peer != window.localRank {
-            while window.progress(of: peer) < target { nanosleep(&pause, nil) }
+            var poll = 50_000
+            while window.progress(of: peer) < target {
+                var pause = timespec(tv_sec: 0, tv_nsec: poll)
+                nanosleep(&pause, nil)
+                poll = min(1_000_000, poll * 2)
+            }
         }
     }
 

@@ -49,7 +49,8 @@ public struct TrainingOptions: Codable, Equatable {
     /// labels through the head), not by count (exact: any cut gives the same gradient).
     public var balanceShards = true
     /// When each stage's gradients are reduced while the backward pass continues (with host
-    /// shared memory; exact up to the order of the input-embedding rows' sums).
+    /// shared memory; exact up to summation order: the input-embedding rows are summed apart,
+    /// and with 3+ hosts the ring's segments fall elsewhere).
     public var overlap = OverlapMode.hosts
     /// How gradients travel between hosts: fp32 (exact) or bf16 (half the bytes, rounded at
     /// every hop of the ring, summed in fp32; like DDP's bf16_compress_hook).
