@@ -26,7 +26,10 @@ for wire in fp32 bf16; do
   echo "[bf16] $wire: $short steps and the test split"
   rm -rf "$out/short-$wire"
   launch/local.sh 2 train --inter-host-dtype "$wire" --max-steps "$short" --save-steps 0 --eval-steps 0 \
-    --output "$out/short-$wire" >"$out/short-$wire.log" 2>&1
+    --no-final-eval --output "$out/short-$wire" >"$out/short-$wire.log" 2>&1
+  # (a run's own final evaluation comes only at the end of the schedule, not at --max-steps)
+  launch/local.sh 2 eval --model "$out/short-$wire/checkpoint-$(printf '%06d' "$short")" \
+    --output "$out/short-$wire/eval-test" >>"$out/short-$wire.log" 2>&1
 done
 python3 - "$out" <<'PY'
 import json, sys
