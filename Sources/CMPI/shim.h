@@ -15,7 +15,6 @@ static inline MPI_Op ftdist_op_max(void) { return MPI_MAX; }
 static inline MPI_Info ftdist_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Errhandler ftdist_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int ftdist_success(void) { return MPI_SUCCESS; }
-static inline int ftdist_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline int ftdist_thread_serialized(void) { return MPI_THREAD_SERIALIZED; }
 static inline MPI_Request ftdist_request_null(void) { return MPI_REQUEST_NULL; }
 static inline MPI_Status *ftdist_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }

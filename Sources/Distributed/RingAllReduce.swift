@@ -36,14 +36,9 @@ public final class RingAllReduce {
         public var bytes: Int { self == .fp32 ? 4 : 2 }
     }
     public let wire: Wire
-    /// Polls sleep from `minimumPoll` after a step completed, doubling while nothing does, up
-    /// to `maximumPoll`: a poll wakes the thread and makes a progress call, which costs the
-    /// backward pass its core for a moment, and between two polls the sockets' buffers keep
-    /// the link busy.
-    /// (50 µs … 1 ms: over a 1 Gbit/s link as fast as 20 µs polls, with 0.34 instead of 0.85
-    /// CPU seconds per 256 MB; `ft-dist doctor` shows both figures.)
-    public var minimumPoll = 0.000_05
-    public var maximumPoll = 0.001
+    /// How polls wait while no message completes (between two polls the sockets' buffers
+    /// keep the link busy).
+    public var polls = PollBackoff()
 
     /// One piece going round: where it is, which step it is at, its messages and scratch.
     private final class Piece {
@@ -69,12 +64,15 @@ public final class RingAllReduce {
     /// Distinguishes the messages of pieces in flight: tag = (sequence mod `sequences`) ×
     /// `steps` + step, below 2^14 (MPI guarantees tags up to 32767).
     private var sequence = 0
-    private var steps: Int { 2 * (size - 1) }
-    private var sequences: Int { max(1, (1 << 14) / max(steps, 1)) }
+    private let sequences: Int
+    /// Messages of one piece: H−1 reduce-scatter steps, then H−1 all-gather steps.
+    private let steps: Int
 
     init(comm: MPI_Comm?, rank: Int, size: Int, piece: Int = RingAllReduce.defaultPiece, inFlight: Int = 8, wire: Wire = .fp32) {
+        steps = 2 * (size - 1)
+        sequences = max(1, (1 << 14) / max(steps, 1))
         // more pieces in flight than distinct tags would let two of them share a tag
-        let inFlight = min(inFlight, max(1, (1 << 14) / max(2 * (size - 1), 1)))
+        let inFlight = min(inFlight, sequences)
         precondition(piece > 0 && inFlight > 0)
         self.comm = comm
         self.rank = rank
@@ -93,7 +91,7 @@ public final class RingAllReduce {
         var next = range.lowerBound
         var active: [Piece] = []
         var free = slots
-        var poll = minimumPoll
+        var backoff = polls
         while next < range.upperBound || !active.isEmpty {
             while next < range.upperBound, let p = free.popLast() {
                 p.x = base + next
@@ -113,20 +111,14 @@ public final class RingAllReduce {
                 progressed = true
                 finish(p)
                 p.step += 1
-                if p.step < 2 * (size - 1) { try post(p) }
+                if p.step < steps { try post(p) }
             }
-            let finished = active.filter { $0.step == 2 * (size - 1) }
+            let finished = active.filter { $0.step == steps }
             if !finished.isEmpty {
-                active.removeAll { $0.step == 2 * (size - 1) }
+                active.removeAll { $0.step == steps }
                 free += finished
             }
-            if progressed {
-                poll = minimumPoll
-            } else {
-                var pause = timespec(tv_sec: 0, tv_nsec: Int(poll * 1e9))
-                nanosleep(&pause, nil)
-                poll = min(maximumPoll, poll * 2)
-            }
+            if progressed { backoff.reset() } else { backoff.sleep() }
         }
     }
 

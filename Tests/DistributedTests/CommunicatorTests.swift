@@ -44,4 +44,21 @@ final class CommunicatorTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("\"transport\":\"single process\""), r.stdout)
     }
+
+    /// Polls wait twice as long after each idle poll, up to the maximum, and briefly again
+    /// after progress.
+    func testPollBackoffDoublesUpToItsMaximumAndResets() {
+        var backoff = PollBackoff(minimum: 0.000_001, maximum: 0.000_004)
+        XCTAssertEqual(backoff.next, 0.000_001)
+        var waits: [Double] = []
+        for _ in 0..<4 {
+            backoff.sleep()
+            waits.append(backoff.next)
+        }
+        XCTAssertEqual(waits, [0.000_002, 0.000_004, 0.000_004, 0.000_004])
+        backoff.reset()
+        XCTAssertEqual(backoff.next, 0.000_001)
+        XCTAssertEqual(PollBackoff().minimum, 0.000_05)
+        XCTAssertEqual(PollBackoff().maximum, 0.001)
+    }
 }

@@ -18,9 +18,19 @@ final class TwoHostTests: XCTestCase {
         return try text.split(separator: "\n").map { try JSONDecoder().decode(Record.self, from: Data($0.utf8)) }
     }
 
-    static func netns(_ arguments: [String], timeout: Double) throws -> Launch.Result {
-        try Launch.run("/bin/bash", [script] + arguments, timeout: timeout,
-                       environment: ["FTDIST_BIN": TestPaths.binary])
+    /// launch/netns-two-hosts.sh with `arguments`, or with `hosts` other than 2
+    /// launch/netns-hosts.sh --hosts N.
+    static func netns(_ arguments: [String], hosts: Int = 2, timeout: Double) throws -> Launch.Result {
+        let launcher = hosts == 2 ? [script]
+            : [TestPaths.repoRoot.appendingPathComponent("launch/netns-hosts.sh").path, "--hosts", String(hosts)]
+        return try Launch.run("/bin/bash", launcher + arguments, timeout: timeout, environment: ["FTDIST_BIN": TestPaths.binary])
+    }
+
+    /// `ft-dist train` of the tiny model for `steps` steps into `output`: no checkpoint but
+    /// the last, no final evaluation, lr 1e-3.
+    static func trainArguments(model: String, output: URL, steps: Int) -> [String] {
+        ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", output.path,
+         "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
     }
 
     /// Why this machine cannot run the test, or nil.
@@ -57,10 +67,7 @@ final class TwoHostTests: XCTestCase {
         let dir = try temporaryDirectory("twohost")
         let model = try TinyRun.model(in: dir)
         let steps = 10
-        func args(_ out: URL) -> [String] {
-            ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
-             "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
-        }
+        func args(_ out: URL) -> [String] { Self.trainArguments(model: model, output: out, steps: steps) }
 
         let twoOut = dir.appendingPathComponent("two-hosts"), oneOut = dir.appendingPathComponent("np1")
         let two = try Self.netns(["run"] + args(twoOut), timeout: 120)
@@ -103,23 +110,17 @@ final class TwoHostTests: XCTestCase {
             XCTFail("TwoHostTests cannot run on this machine: \(missing)")
             return
         }
-        let script = TestPaths.repoRoot.appendingPathComponent("launch/netns-hosts.sh").path
-        func hosts(_ arguments: [String]) throws -> Launch.Result {
-            try Launch.run("/bin/bash", [script, "--hosts", "3"] + arguments, timeout: 180,
-                           environment: ["FTDIST_BIN": TestPaths.binary])
-        }
         defer {
-            if let down = try? hosts(["down"]), down.status != 0 { XCTFail("netns-hosts.sh down failed: \(down.stderr)") }
+            if let down = try? Self.netns(["down"], hosts: 3, timeout: 30), down.status != 0 {
+                XCTFail("netns-hosts.sh down failed: \(down.stderr)")
+            }
         }
         let dir = try temporaryDirectory("threehosts")
         let model = try TinyRun.model(in: dir)
         let steps = 8
-        func args(_ out: URL) -> [String] {
-            ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
-             "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
-        }
+        func args(_ out: URL) -> [String] { Self.trainArguments(model: model, output: out, steps: steps) }
         let threeOut = dir.appendingPathComponent("three-hosts"), oneOut = dir.appendingPathComponent("np1")
-        let three = try hosts(["run"] + args(threeOut))
+        let three = try Self.netns(["run"] + args(threeOut), hosts: 3, timeout: 180)
         XCTAssertEqual(three.status, 0, "3 ranks over ftd-h1…ftd-h3 failed:\n\(three.stdout)\n\(three.stderr)")
         XCTAssertTrue((three.stdout + three.stderr).contains("(1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
                       "3 hosts should reduce round the ring, overlapped:\n\(three.stdout)\n\(three.stderr)")

@@ -2,14 +2,15 @@ import Distributed
 import Foundation
 import Model
 
-/// The gradient exchange run while the backward pass continues (the default under mpirun;
-/// `--no-overlap` reduces after the whole backward instead).
+/// The gradient exchange run while the backward pass continues (by default when the ranks
+/// span several hosts, `--overlap always` on one; `--no-overlap` reduces after the whole
+/// backward instead).
 ///
 /// The last backward pass of a step reports each stage as it ends (BackwardProgress: the
 /// head's gradients first — for full fine-tuning the tied embedding's dense gradient, 63% of
 /// all floats — then layer 17 … 0). A communication thread takes the stages in that order:
 ///   1. waits until every rank of the host has finished the stage (their progress counters
-///      in the shared window; polled with short sleeps);
+///      in the shared window; polled with growing sleeps);
 ///   2. sums its share of the stage — each stage's ranges cut into one piece per local rank —
 ///      over the host's gradient buffers (local rank 0 + 1 + …, the order of the
 ///      non-overlapped path) into the buffer of the rank whose AdamW slice holds it;
@@ -170,16 +171,12 @@ final class OverlappedReduction: BackwardProgress {
         }
     }
 
-    /// Polls with sleeps that grow from 50 µs to 1 ms: a rank that finished early (a short
-    /// or empty shard) must not take the cores its peers' backward passes need.
+    /// Polls with growing sleeps (PollBackoff): a rank that finished early (a short or empty
+    /// shard) must not take the cores its peers' backward passes need.
     private func waitForLocalRanks(_ target: Int64) {
         for peer in 0..<window.localSize where peer != window.localRank {
-            var poll = 50_000
-            while window.progress(of: peer) < target {
-                var pause = timespec(tv_sec: 0, tv_nsec: poll)
-                nanosleep(&pause, nil)
-                poll = min(1_000_000, poll * 2)
-            }
+            var backoff = PollBackoff()
+            while window.progress(of: peer) < target { backoff.sleep() }
         }
     }
 

@@ -32,7 +32,7 @@ public enum Benchmark {
             longestWaits.append(wait[0])
             log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, exchange %.3f of which exposed %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
                        i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds,
-                       r.allReduceSeconds - (r.waitSeconds ?? 0), r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens,
+                       r.exposedExchangeSeconds, r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens,
                        Double(r.rssBytes) / 1e9))
         }
         var networkBytesPerStep: Double?
@@ -68,7 +68,7 @@ public enum Benchmark {
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
         split.wait = median(afterWarmUp(longestWaits))
-        if comm.size > 1 { split.exposedExchange = median(measured.map { max(0, $0.allReduceSeconds - ($0.waitSeconds ?? 0)) }) }
+        if comm.size > 1 { split.exposedExchange = median(measured.map(\.exposedExchangeSeconds)) }
         split.gradNorm = median(measured.map { $0.gradNormSeconds ?? 0 })
         split.adamW = median(measured.map { $0.optimizerSeconds - ($0.gradNormSeconds ?? 0) })
         // per step, then the median (medians of the parts do not add up to the median step)

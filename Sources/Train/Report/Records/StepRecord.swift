@@ -19,6 +19,9 @@ public struct StepRecord: Codable, Equatable {
     public var rows: [Int]
     public var gradNormSeconds: Double? = nil  // the gradient-norm part of optimizerSeconds (absent in older runs)
     public var waitSeconds: Double? = nil      // the part of allReduceSeconds spent waiting for the slowest rank (absent in older runs)
+    /// The exchange's time beyond this rank's compute and its wait: communication the backward
+    /// did not hide.
+    public var exposedExchangeSeconds: Double { max(0, allReduceSeconds - (waitSeconds ?? 0)) }
 
     public init(step: Int, epoch: Int, loss: Double, gradNorm: Double, lr: Double, tokens: Int, labelTokens: Int,
                 packedRows: Int, seconds: Double, forwardSeconds: Double, headSeconds: Double, backwardSeconds: Double,
