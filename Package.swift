@@ -6,6 +6,15 @@ import PackageDescription
 // Report (Sources/Train/Report) is the run directory's schema, its records and the pages
 // rendered from them; it depends on Foundation alone, so neither BLAS nor MPI reaches it.
 
+// ModelKernels (Sources/Model/Kernels): inference's inner loops over ggml blocks, compiled for
+// AVX2 + FMA + F16C on x86-64 — the only module with CPU flags beyond baseline x86-64. Model calls
+// it only when the CPU has them (VectorKernels.available) and otherwise runs its scalar code.
+#if arch(x86_64)
+let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
+#else
+let vectorFlags: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "ft-dist",
     platforms: [.macOS(.v13)],
@@ -22,7 +31,8 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
-        .target(name: "Model", dependencies: ["CBLAS"]),
+        .target(name: "ModelKernels", path: "Sources/Model/Kernels", swiftSettings: vectorFlags),
+        .target(name: "Model", dependencies: ["CBLAS", "ModelKernels"], exclude: ["Kernels"]),
         .target(name: "Report", path: "Sources/Train/Report"),
         .target(name: "Train", dependencies: ["Model", "Distributed", "Report"], exclude: ["Report"]),
         .executableTarget(name: "FTDist",
@@ -30,7 +40,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Shared by the test targets: paths, the tiny random Gemma model, deterministic randomness.
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
-        .testTarget(name: "ModelTests", dependencies: ["Model", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "ModelKernels", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/: small files made once by bench/ scripts with the peers, read by path
         .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"],
                     exclude: ["Fixtures"]),

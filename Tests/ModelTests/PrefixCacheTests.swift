@@ -49,4 +49,46 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertGreaterThan(inference.timing.decodedTokens, 0)
         XCTAssertEqual(inference.timing.promptTokens, suffixes.reduce(0) { $0 + prefix.count + $1.count } + suffixes.reduce(0) { $0 + $1.count })
     }
+
+    /// `.last` and `.none` let the last layer compute only the rows whose logits are wanted
+    /// (past every row's key and value): the logits are those of `.all` at each sequence's last
+    /// row, an empty sequence in the batch included; the caches are filled bit for bit as by
+    /// `.all`, and decoding on from them gives the same logits.
+    func testTheLastLayerComputesOnlyTheWantedRows() throws {
+        for kvHeads in [1, 2] {
+            let model = try TinyGemma.load(kvHeads: kvHeads)
+            let inference = GemmaInference(model: model)
+            let c = model.config, v = c.vocabSize
+            let prompts = suffixes.map { prefix + $0 } + [[]] + [prefix]
+            func caches() -> [KVCache] { prompts.map { _ in KVCache(config: c, capacity: 32) } }
+            let (allCaches, lastCaches, noneCaches) = (caches(), caches(), caches())
+            let all = try inference.forward(prompts, caches: allCaches, logits: .all)
+            let last = try inference.forward(prompts, caches: lastCaches, logits: .last)
+            XCTAssertEqual(try inference.forward(prompts, caches: noneCaches, logits: .none), [])
+            let nonEmpty = prompts.indices.filter { !prompts[$0].isEmpty }
+            XCTAssertEqual(last.count, nonEmpty.count * v)
+            let scale = all.map(abs).max()!
+            var row = 0
+            for (j, i) in nonEmpty.enumerated() {
+                row += prompts[i].count
+                for t in 0..<v { XCTAssertEqual(last[j * v + t], all[(row - 1) * v + t], accuracy: 1e-5 * scale, "sequence \(i), kv heads \(kvHeads)") }
+            }
+            for (i, reference) in allCaches.enumerated() {
+                for other in [lastCaches[i], noneCaches[i]] {
+                    XCTAssertEqual(other.length, reference.length)
+                    for l in 0..<c.layers {
+                        let count = reference.length * c.kvDim
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: other.keys(l), count: count)),
+                                       Array(UnsafeBufferPointer(start: reference.keys(l), count: count)), "keys, layer \(l)")
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: other.values(l), count: count)),
+                                       Array(UnsafeBufferPointer(start: reference.values(l), count: count)), "values, layer \(l)")
+                    }
+                }
+            }
+            let next = nonEmpty.map { _ in [Int32(297)] }
+            let a = try inference.forward(next, caches: nonEmpty.map { allCaches[$0] }, logits: .last)
+            let b = try inference.forward(next, caches: nonEmpty.map { noneCaches[$0] }, logits: .last)
+            XCTAssertEqual(a, b)
+        }
+    }
 }

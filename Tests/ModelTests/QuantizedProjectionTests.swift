@@ -25,9 +25,11 @@ final class QuantizedProjectionTests: XCTestCase {
     }
 
     /// Decoding's few-row forward dequantizes each row and takes the same dot products as the
-    /// fp32 few-row path on the dequantized matrix: bit-identical results, for every row
-    /// count up to the limit, on the tiny model's Q8_0 file and on the same model quantized at
-    /// load in the Q4_K_M mixture (Q5_0/Q8_0 at these widths).
+    /// fp32 few-row path on the dequantized matrix: bit-identical results for 2 up to the limit
+    /// rows, on the tiny model's Q8_0 file and on the same model quantized at load in the Q4_K_M
+    /// mixture (Q5_0/Q8_0 at these widths). A single row (one decoding sequence) goes through
+    /// ModelKernels' block loop, which applies each block's scale once: the same values, rounded
+    /// differently, so within fp32 summation error of the exact sum (1e-5 of Σ|w·x|).
     func testFewRowsForwardIsBitIdenticalToTheDequantizedMatrix() throws {
         let path = try TinyGemma.write(quantized: true)
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -51,7 +53,19 @@ final class QuantizedProjectionTests: XCTestCase {
                     let y1 = FloatBuffer(count: rows * q.outputs), y2 = FloatBuffer(count: rows * q.outputs)
                     linearForward(y1.pointer, x.pointer, dense.pointer, rows: rows, inputs: q.inputs, outputs: q.outputs)
                     q.forward(y2.pointer, x.pointer, rows: rows)
-                    XCTAssertEqual(y1.array, y2.array, "\(q.type.name), rows \(rows)")
+                    if rows > 1 || !q.hasVectorRowDots {
+                        XCTAssertEqual(y1.array, y2.array, "\(q.type.name), rows \(rows)")
+                        continue
+                    }
+                    for r in 0..<q.outputs {
+                        var exact = 0.0, magnitude = 0.0
+                        for e in 0..<q.inputs {
+                            let term = Double(dense[r * q.inputs + e]) * Double(x[e])
+                            exact += term
+                            magnitude += abs(term)
+                        }
+                        XCTAssertEqual(Double(y2[r]), exact, accuracy: 1e-5 * magnitude, "\(q.type.name), one row, output \(r)")
+                    }
                 }
             }
         }

@@ -1,15 +1,32 @@
+import ModelKernels
+
 // Dequantization of the ggml block formats present in Gemma GGUF files to fp32.
 // Formulas follow ggml's `dequantize_row_*` (ggml-quants.c); block layouts in GGMLType.
 
 public enum Dequantize {
-    /// Convert `count` elements of `type` stored in `source` to fp32.
+    /// Convert `count` elements of `type` stored in `source` to fp32: the block formats through
+    /// ModelKernels' vector loops when the CPU has their instructions, else `scalarRow`. Both give
+    /// the same bits (ModelKernelsTests).
     public static func row(type: GGMLType, source: UnsafeRawBufferPointer, count: Int,
                            into y: UnsafeMutablePointer<Float>) {
+        if let format = type.vectorFormat, VectorKernels.available {
+            return VectorKernels.dequantize(format, source.baseAddress!, blocks: count / format.blockElements, into: y)
+        }
+        scalarRow(type: type, source: source, count: count, into: y)
+    }
+
+    /// The reference: one element at a time, as ggml's C.
+    public static func scalarRow(type: GGMLType, source: UnsafeRawBufferPointer, count: Int,
+                                 into y: UnsafeMutablePointer<Float>) {
         let x = source.baseAddress!
         let blocks = count / type.blockElements
         switch type {
         case .f32:
+            #if _endian(little)
+            UnsafeMutableRawPointer(y).copyMemory(from: x, byteCount: 4 * count)
+            #else
             for i in 0..<count { y[i] = Float(bitPattern: UInt32(littleEndian: x.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            #endif
         case .f16:
             for i in 0..<count { y[i] = halfToFloat(x.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
         case .bf16:
@@ -99,6 +116,19 @@ public enum Dequantize {
             ql += 64
             qh += 32
             sc += 8
+        }
+    }
+}
+
+extension GGMLType {
+    /// The block format of ModelKernels' vector loops for this type (nil: scalar code only).
+    var vectorFormat: VectorKernels.BlockFormat? {
+        switch self {
+        case .q8_0: return .q8_0
+        case .q5_0: return .q5_0
+        case .q4_K: return .q4_K
+        case .q6_K: return .q6_K
+        case .f32, .f16, .bf16: return nil
         }
     }
 }

@@ -24,29 +24,61 @@ struct GemmaBlock {
     /// hOut [n, C] = the layer applied to hIn [n, C] (hOut may be hIn). Row r sits at position
     /// positions[r] of its sequence. `xn` [n, C] is scratch. `attend(a)` must fill a.attn from
     /// a.q, a.k and a.v.
+    ///
+    /// `keep` (generation's last layer): only these rows (ascending) are wanted from the layer.
+    /// Every row's key and value are still computed — the caches need them — but the query, the
+    /// attention, o and the MLP run on the kept rows alone, as llama.cpp does for rows whose
+    /// logits nobody reads: q [m, Q] and a.attn [m, Q] then hold the kept rows compactly, and
+    /// so does hOut [m, C]. The kept rows' values are those of the whole layer up to the
+    /// products' summation order.
     func forward(rows n: Int, positions: UnsafePointer<Int32>, input hIn: UnsafePointer<Float>,
                  output hOut: UnsafeMutablePointer<Float>, activations a: BlockActivations,
-                 scratch xn: UnsafeMutablePointer<Float>, attend: (BlockActivations) -> Void) {
+                 scratch xn: UnsafeMutablePointer<Float>, keep: [Int]? = nil, attend: (BlockActivations) -> Void) {
         let c = config, w = weights
         // attention
         rmsNormForward(xn, a.rstdIn, hIn, w.inputNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
-        projectSharingInput(xn, [(w.q, a.qRaw), (w.k, a.kRaw), (w.v, a.v)], rows: n)
-        rmsNormForward(a.q, a.rstdQ, a.qRaw, w.qNorm.g, rows: n * c.heads, width: c.headDim, eps: c.rmsEps)
+        let m: Int
+        var keptPositions: [Int32] = []
+        if let keep {
+            precondition(a.rstdQ == nil, "only generation drops rows")
+            m = keep.count
+            projectSharingInput(xn, [(w.k, a.kRaw), (w.v, a.v)], rows: n)
+            // the kept rows of xn, gathered into oProj (free until o's output)
+            for (j, r) in keep.enumerated() { (a.oProj + j * c.hidden).update(from: xn + r * c.hidden, count: c.hidden) }
+            w.q.forward(a.qRaw, a.oProj, rows: m)
+            keptPositions = keep.map { positions[$0] }
+        } else {
+            m = n
+            projectSharingInput(xn, [(w.q, a.qRaw), (w.k, a.kRaw), (w.v, a.v)], rows: n)
+        }
+        rmsNormForward(a.q, a.rstdQ, a.qRaw, w.qNorm.g, rows: m * c.heads, width: c.headDim, eps: c.rmsEps)
         rmsNormForward(a.k, a.rstdK, a.kRaw, w.kNorm.g, rows: n * c.kvHeads, width: c.headDim, eps: c.rmsEps)
-        rope.apply(a.q, rows: n, heads: c.heads, positions: positions)
+        if keep == nil {
+            rope.apply(a.q, rows: n, heads: c.heads, positions: positions)
+        } else {
+            keptPositions.withUnsafeBufferPointer { rope.apply(a.q, rows: m, heads: c.heads, positions: $0.baseAddress!) }
+        }
         rope.apply(a.k, rows: n, heads: c.kvHeads, positions: positions)
         attend(a)
-        w.o.forward(a.oProj, a.attn, rows: n)
-        rmsNormForward(xn, a.rstdO, a.oProj, w.postAttentionNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
+        guard m > 0 else { return }
+        w.o.forward(a.oProj, a.attn, rows: m)
+        rmsNormForward(xn, a.rstdO, a.oProj, w.postAttentionNorm.g, rows: m, width: c.hidden, eps: c.rmsEps)
         let hMid = a.hMid
-        for i in 0..<(n * c.hidden) { hMid[i] = hIn[i] + xn[i] }
+        if let keep {
+            // ascending rows: row j is written after row keep[j] ≥ j is read, so hMid may be hIn
+            for (j, r) in keep.enumerated() {
+                for i in 0..<c.hidden { hMid[j * c.hidden + i] = hIn[r * c.hidden + i] + xn[j * c.hidden + i] }
+            }
+        } else {
+            for i in 0..<(n * c.hidden) { hMid[i] = hIn[i] + xn[i] }
+        }
         // MLP
-        rmsNormForward(xn, a.rstdMid, hMid, w.preFeedforwardNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
-        projectSharingInput(xn, [(w.gate, a.gate), (w.up, a.up)], rows: n)
-        gatedGeluForward(a.act, gate: a.gate, up: a.up, count: n * c.intermediate)
-        w.down.forward(a.down, a.act, rows: n)
-        rmsNormForward(xn, a.rstdDown, a.down, w.postFeedforwardNorm.g, rows: n, width: c.hidden, eps: c.rmsEps)
-        for i in 0..<(n * c.hidden) { hOut[i] = hMid[i] + xn[i] }
+        rmsNormForward(xn, a.rstdMid, hMid, w.preFeedforwardNorm.g, rows: m, width: c.hidden, eps: c.rmsEps)
+        projectSharingInput(xn, [(w.gate, a.gate), (w.up, a.up)], rows: m)
+        gatedGeluForward(a.act, gate: a.gate, up: a.up, count: m * c.intermediate)
+        w.down.forward(a.down, a.act, rows: m)
+        rmsNormForward(xn, a.rstdDown, a.down, w.postFeedforwardNorm.g, rows: m, width: c.hidden, eps: c.rmsEps)
+        for i in 0..<(m * c.hidden) { hOut[i] = hMid[i] + xn[i] }
     }
 
     /// Backward of `forward` from the activations it saved. On entry dh [n, C] holds ∂L/∂hOut;

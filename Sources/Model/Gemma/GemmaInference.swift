@@ -82,21 +82,41 @@ public final class GemmaInference {
                                  rstdDown: nil)
 
         for (r, t) in rowToken.enumerated() { weights.embedding.embed(t, scale: c.embeddingScale, into: h + r * c.hidden) }
+        // the rows whose logits are wanted; the last layer computes only those past its keys and values
+        let wanted: [Int]
+        switch rowsWanted {
+        case .all: wanted = Array(0..<n)
+        case .last: wanted = zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
+        case .none: wanted = []
+        }
+        let pruneLastLayer = rowsWanted != .all
         var keyPositions = [Int32](0..<Int32(maxKeys))
         positions.withUnsafeBufferPointer { pos in
             keyPositions.withUnsafeMutableBufferPointer { kp in
                 for l in 0..<c.layers {
                     let b = GemmaBlock(layer: l, weights: weights, localRope: localRope, globalRope: globalRope)
-                    b.forward(rows: n, positions: pos.baseAddress!, input: h, output: h, activations: a, scratch: xn) { a in
+                    let pruned = pruneLastLayer && l == c.layers - 1
+                    b.forward(rows: n, positions: pos.baseAddress!, input: h, output: h, activations: a, scratch: xn,
+                              keep: pruned ? wanted : nil) { a in
                         // each sequence's new rows join its cache, then attend to everything cached
+                        var keptQuery = 0
                         for (i, cache) in caches.enumerated() {
                             let rows = tokens[i].count, r0 = starts[i], past = cache.length
                             guard rows > 0 else { continue }
                             (cache.keys(l) + past * c.kvDim).update(from: a.k + r0 * c.kvDim, count: rows * c.kvDim)
                             (cache.values(l) + past * c.kvDim).update(from: a.v + r0 * c.kvDim, count: rows * c.kvDim)
-                            attentionForward(out: a.attn + r0 * c.qDim, probs: probs, q: a.q + r0 * c.qDim, k: cache.keys(l),
-                                             v: cache.values(l), qPos: pos.baseAddress! + r0, kPos: kp.baseAddress!,
-                                             tq: rows, tk: past + rows, shape: b.attentionShape)
+                            if pruned {
+                                // only the sequence's last row asks, if its logits are wanted at all
+                                guard rowsWanted == .last else { continue }
+                                attentionForward(out: a.attn + keptQuery * c.qDim, probs: probs, q: a.q + keptQuery * c.qDim,
+                                                 k: cache.keys(l), v: cache.values(l), qPos: pos.baseAddress! + r0 + rows - 1,
+                                                 kPos: kp.baseAddress!, tq: 1, tk: past + rows, shape: b.attentionShape)
+                                keptQuery += 1
+                            } else {
+                                attentionForward(out: a.attn + r0 * c.qDim, probs: probs, q: a.q + r0 * c.qDim, k: cache.keys(l),
+                                                 v: cache.values(l), qPos: pos.baseAddress! + r0, kPos: kp.baseAddress!,
+                                                 tq: rows, tk: past + rows, shape: b.attentionShape)
+                            }
                         }
                     }
                 }
@@ -104,15 +124,9 @@ public final class GemmaInference {
         }
         for (i, cache) in caches.enumerated() { cache.advance(by: tokens[i].count) }
 
-        // final norm and tied head on the wanted rows only
-        let wanted: [Int]
-        switch rowsWanted {
-        case .all: wanted = Array(0..<n)
-        case .last: wanted = zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
-        case .none: wanted = []
-        }
+        // final norm and tied head on the wanted rows only (already compact when the last layer pruned)
         guard !wanted.isEmpty else { return 0 }
-        for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + r * c.hidden, count: c.hidden) }
+        for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + (pruneLastLayer ? i : r) * c.hidden, count: c.hidden) }
         rmsNormForward(xn, nil, xn, weights.finalNorm.g, rows: wanted.count, width: c.hidden, eps: c.rmsEps)
         logitsBuffer.reserve(wanted.count * c.vocabSize)
         weights.embedding.forward(logitsBuffer.pointer, xn, rows: wanted.count)

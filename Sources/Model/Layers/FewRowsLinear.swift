@@ -1,3 +1,5 @@
+import ModelKernels
+
 // y[n, o] = x[n, i] · W[o, i]ᵀ for a few rows of x: what decoding asks of every projection
 // (one row per running sequence). There the product is bound by reading W, not by arithmetic:
 // OpenBLAS 0.3.21's sgemm first copies W into its packed layout (two more passes over 1.07 GB
@@ -25,7 +27,8 @@ func fewRowsChunk(outputs: Int) -> Int { min(512, max(fewRowsChunk, outputs / 25
 /// y[n, o] = x[n, i] · W[o, i]ᵀ, n ≤ fewRowsLimit, by streaming W once (see above).
 func linearForwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                           rows n: Int, inputs i: Int, outputs o: Int) {
-    parallelChunks(0..<o, chunk: fewRowsChunk(outputs: o)) { _, lo, hi in
+    hotParallelChunks(0..<o, chunk: fewRowsChunk(outputs: o)) { _, lo, hi in
+        if VectorKernels.available { return VectorKernels.rowDots(y, outputs: o, x, n: n, w, inputs: i, rows: lo..<hi) }
         for r in lo..<hi {
             let row = w + r * i
             for s in 0..<n { y[s * o + r] = dot(row, x + s * i, count: i) }
@@ -41,9 +44,14 @@ func linearForwardFewRows(_ projections: [(y: UnsafeMutablePointer<Float>, w: Un
                           _ x: UnsafePointer<Float>, rows n: Int, inputs i: Int) {
     var starts: [Int] = [], total = 0
     for p in projections { starts.append(total); total += p.outputs }
-    parallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
+    hotParallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
         for (p, start) in zip(projections, starts) where start < hi && start + p.outputs > lo {
-            for r in max(lo, start) - start..<min(hi, start + p.outputs) - start {
+            let rows = max(lo, start) - start..<min(hi, start + p.outputs) - start
+            if VectorKernels.available {
+                VectorKernels.rowDots(p.y, outputs: p.outputs, x, n: n, p.w, inputs: i, rows: rows)
+                continue
+            }
+            for r in rows {
                 let row = p.w + r * i
                 for s in 0..<n { p.y[s * p.outputs + r] = dot(row, x + s * i, count: i) }
             }

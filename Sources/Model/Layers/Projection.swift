@@ -25,9 +25,25 @@ public protocol Projection: AnyObject {
 /// else is each projection's own forward.
 func projectSharingInput(_ x: UnsafePointer<Float>, _ outputs: [(projection: any Projection, y: UnsafeMutablePointer<Float>)], rows n: Int) {
     let dense = outputs.compactMap { $0.projection as? DenseProjection }
+    let quantized = outputs.compactMap { $0.projection as? QuantizedProjection }
     if n <= fewRowsLimit, n > 0, dense.count == outputs.count, dense.allSatisfy({ $0.inputs == dense[0].inputs }) {
         linearForwardFewRows(zip(dense, outputs).map { ($1.y, $0.weight, $0.outputs) }, x, rows: n, inputs: dense[0].inputs)
+    } else if n == 1, quantized.count == outputs.count, quantized.allSatisfy(\.hasVectorRowDots) {
+        quantizedRowDots(zip(quantized, outputs).map { ($0, $1.y) }, x)
     } else {
         for o in outputs { o.projection.forward(o.y, x, rows: n) }
+    }
+}
+
+/// y_j = x · W_jᵀ for one row of x and several quantized projections: their rows split over
+/// the cores as one list, as linearForwardFewRows does for dense weights.
+func quantizedRowDots(_ projections: [(projection: QuantizedProjection, y: UnsafeMutablePointer<Float>)],
+                      _ x: UnsafePointer<Float>) {
+    var starts: [Int] = [], total = 0
+    for p in projections { starts.append(total); total += p.projection.outputs }
+    hotParallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
+        for (p, start) in zip(projections, starts) where start < hi && start + p.projection.outputs > lo {
+            p.projection.vectorRowDots(p.y, x, rows: max(lo, start) - start..<min(hi, start + p.projection.outputs) - start)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CBLAS
+import ModelKernels
 
 /// A frozen projection whose weight stays in ggml's quantized blocks — the GGUF's own bytes,
 /// read through the file mapping: W [outputs, inputs], `rowBytes` per row. Forward and input
@@ -62,16 +63,35 @@ public final class QuantizedProjection: TokenEmbedding {
     /// no chunk of fp32 weights goes through memory.
     private func forwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         let (inputs, outputs) = (self.inputs, self.outputs)
-        parallelChunks(0..<outputs, chunk: fewRowsChunk(outputs: outputs)) { _, lo, hi in
+        if n == 1, hasVectorRowDots {
+            hotParallelChunks(0..<outputs, chunk: fewRowsChunk(outputs: outputs)) { _, lo, hi in
+                vectorRowDots(y, x, rows: lo..<hi)
+            }
+            return
+        }
+        hotParallelChunks(0..<outputs, chunk: fewRowsChunk(outputs: outputs)) { _, lo, hi in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: inputs) { row in
                 let w = row.baseAddress!
                 for r in lo..<hi {
                     Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + r * rowBytes, count: rowBytes),
                                    count: inputs, into: w)
-                    for s in 0..<n { y[s * outputs + r] = dot(w, x + s * inputs, count: inputs) }
+                    if VectorKernels.available {
+                        VectorKernels.rowDot(y + r, stride: outputs, w, x, n: n, inputs: inputs)
+                    } else {
+                        for s in 0..<n { y[s * outputs + r] = dot(w, x + s * inputs, count: inputs) }
+                    }
                 }
             }
         }
+    }
+
+    /// Whether `vectorRowDots` can serve a single row of x on this CPU.
+    var hasVectorRowDots: Bool { type.vectorFormat != nil && VectorKernels.available }
+
+    /// y[r] = W[r] · x for one row of x, r in `rows`, from the blocks (ModelKernels' BlockRowDots:
+    /// the block scale applied once per block).
+    func vectorRowDots(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Range<Int>) {
+        VectorKernels.rowDots(type.vectorFormat!, y, blocks, rowBytes: rowBytes, x, inputs: inputs, rows: rows)
     }
 
     public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int,

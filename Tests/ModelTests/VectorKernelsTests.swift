@@ -1,0 +1,139 @@
+import Foundation
+import ModelKernels
+import TestSupport
+import XCTest
+@testable import Model
+
+/// ModelKernels' vector loops against the scalar reference: the dequantized values bit for bit,
+/// the fp32 row dots bit for bit, and the block row dots (scale applied once per block) within
+/// fp32 rounding of an exact sum — on random blocks of every format, over several blocks per row.
+final class VectorKernelsTests: XCTestCase {
+    static let formats: [(GGMLType, VectorKernels.BlockFormat)] = [(.q8_0, .q8_0), (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
+
+    /// `blocks` blocks of random bytes whose fp16 scales are finite (random signs and exponents,
+    /// subnormals included: the scalar code converts them itself, the vector code with F16C).
+    func randomBlocks(_ type: GGMLType, blocks: Int, rng: inout SplitMix64) -> [UInt8] {
+        let blockBytes = type.byteCount(elements: type.blockElements)!
+        var bytes = (0..<blocks * blockBytes).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let scaleOffsets: [Int] = type == .q4_K ? [0, 2] : type == .q6_K ? [208] : [0]
+        for b in 0..<blocks {
+            for offset in scaleOffsets {
+                // exponent field 0…29: subnormal to 2^14, never inf or NaN
+                let half = UInt16(rng.int(2)) << 15 | UInt16(rng.int(30)) << 10 | UInt16(rng.int(1024))
+                bytes[b * blockBytes + offset] = UInt8(half & 0xFF)
+                bytes[b * blockBytes + offset + 1] = UInt8(half >> 8)
+            }
+        }
+        return bytes
+    }
+
+    func scalar(_ type: GGMLType, _ bytes: [UInt8], count: Int) -> [Float] {
+        var out = [Float](repeating: .nan, count: count)
+        bytes.withUnsafeBytes { src in
+            out.withUnsafeMutableBufferPointer { Dequantize.scalarRow(type: type, source: src, count: count, into: $0.baseAddress!) }
+        }
+        return out
+    }
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(VectorKernels.available, "this CPU lacks AVX2/FMA/F16C: ft-dist runs the scalar code")
+    }
+
+    func testDequantizationEqualsTheScalarCodeBitForBit() {
+        var rng = SplitMix64(seed: 21)
+        for (type, format) in Self.formats {
+            let blocks = 9, count = blocks * type.blockElements
+            let bytes = randomBlocks(type, blocks: blocks, rng: &rng)
+            var vector = [Float](repeating: .nan, count: count)
+            bytes.withUnsafeBytes { src in
+                vector.withUnsafeMutableBufferPointer { VectorKernels.dequantize(format, src.baseAddress!, blocks: blocks, into: $0.baseAddress!) }
+            }
+            let reference = scalar(type, bytes, count: count)
+            XCTAssertEqual(vector.map(\.bitPattern), reference.map(\.bitPattern), "\(type.name)")
+            // Dequantize.row takes the vector loop on this CPU
+            var viaRow = [Float](repeating: .nan, count: count)
+            bytes.withUnsafeBytes { src in
+                viaRow.withUnsafeMutableBufferPointer { Dequantize.row(type: type, source: src, count: count, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(viaRow.map(\.bitPattern), reference.map(\.bitPattern), "\(type.name) through Dequantize.row")
+        }
+    }
+
+    /// Each output is Σ w·x over the dequantized row; the block loop applies the scale once per
+    /// block (and a K-quant's min term through Σ x), so it may round differently, never by more
+    /// than fp32 summation error: |error| ≤ 1e-5 · Σ|w·x| (a wrong element, scale or min is off by
+    /// the size of a term, ≈ Σ|w·x| / inputs ≥ 4e-4 of it).
+    func testBlockRowDotsEqualTheExactSumWithinRounding() {
+        var rng = SplitMix64(seed: 22)
+        for (type, format) in Self.formats {
+            for blocksPerRow in [1, 2, 3, 8] {
+                let inputs = blocksPerRow * type.blockElements, rows = 37
+                let rowBytes = type.byteCount(elements: inputs)!
+                let bytes = randomBlocks(type, blocks: rows * blocksPerRow, rng: &rng)
+                let x = (0..<inputs).map { _ in rng.normal() }
+                var y = [Float](repeating: .nan, count: rows)
+                bytes.withUnsafeBytes { w in
+                    y.withUnsafeMutableBufferPointer { out in
+                        VectorKernels.rowDots(format, out.baseAddress!, w.baseAddress!, rowBytes: rowBytes, x, inputs: inputs, rows: 0..<rows)
+                    }
+                }
+                for r in 0..<rows {
+                    let w = scalar(type, Array(bytes[r * rowBytes..<(r + 1) * rowBytes]), count: inputs)
+                    let exact = zip(w, x).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                    let magnitude = zip(w, x).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                    XCTAssertEqual(Double(y[r]), exact, accuracy: 1e-5 * magnitude + 1e-30, "\(type.name), \(blocksPerRow) blocks, row \(r)")
+                }
+            }
+        }
+    }
+
+    /// Rows other than the first are reached through `rowBytes`, and only the rows asked for
+    /// are written.
+    func testBlockRowDotsWriteOnlyTheirRows() {
+        var rng = SplitMix64(seed: 23)
+        for (type, format) in Self.formats {
+            let inputs = 2 * type.blockElements, rows = 10
+            let rowBytes = type.byteCount(elements: inputs)!
+            let bytes = randomBlocks(type, blocks: rows * 2, rng: &rng)
+            let x = (0..<inputs).map { _ in rng.normal() }
+            var all = [Float](repeating: .nan, count: rows), part = [Float](repeating: -7, count: rows)
+            bytes.withUnsafeBytes { w in
+                all.withUnsafeMutableBufferPointer {
+                    VectorKernels.rowDots(format, $0.baseAddress!, w.baseAddress!, rowBytes: rowBytes, x, inputs: inputs, rows: 0..<rows)
+                }
+                part.withUnsafeMutableBufferPointer {
+                    VectorKernels.rowDots(format, $0.baseAddress!, w.baseAddress!, rowBytes: rowBytes, x, inputs: inputs, rows: 3..<7)
+                }
+            }
+            XCTAssertEqual(Array(part[3..<7]).map(\.bitPattern), Array(all[3..<7]).map(\.bitPattern), "\(type.name)")
+            XCTAssertEqual(Array(part[0..<3]) + Array(part[7...]), [Float](repeating: -7, count: 6), "\(type.name)")
+        }
+    }
+
+    /// The fp32 row dots are FewRowsLinear's `dot`, bit for bit, for widths that are and are not
+    /// multiples of 32 and 8.
+    func testFP32RowDotsEqualTheScalarBuildsDot() {
+        var rng = SplitMix64(seed: 24)
+        for inputs in [640, 1024, 37, 8, 3] {
+            let outputs = 11, n = 3
+            let w = (0..<outputs * inputs).map { _ in rng.normal() }, x = (0..<n * inputs).map { _ in rng.normal() }
+            var y = [Float](repeating: .nan, count: n * outputs)
+            VectorKernels.rowDots(&y, outputs: outputs, x, n: n, w, inputs: inputs, rows: 0..<outputs)
+            var single = [Float](repeating: .nan, count: n * outputs)
+            w.withUnsafeBufferPointer { wp in
+                single.withUnsafeMutableBufferPointer { out in
+                    for r in 0..<outputs {
+                        VectorKernels.rowDot(out.baseAddress! + r, stride: outputs, wp.baseAddress! + r * inputs, x, n: n, inputs: inputs)
+                    }
+                }
+            }
+            for s in 0..<n {
+                for r in 0..<outputs {
+                    let reference = w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { dot(wp.baseAddress! + r * inputs, $0.baseAddress! + s * inputs, count: inputs) } }
+                    XCTAssertEqual(y[s * outputs + r].bitPattern, reference.bitPattern, "inputs \(inputs), row \(r), x \(s)")
+                    XCTAssertEqual(single[s * outputs + r].bitPattern, reference.bitPattern, "rowDot, inputs \(inputs)")
+                }
+            }
+        }
+    }
+}
