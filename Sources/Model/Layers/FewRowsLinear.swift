@@ -5,8 +5,9 @@ import ModelKernels
 // OpenBLAS 0.3.21's sgemm first copies W into its packed layout (two more passes over 1.07 GB
 // per token) and its sgemv reaches half the memory bandwidth. Here each weight row is read
 // from memory once, into L1, and multiplied there with all n rows of x (n × 2.5 KB, resident
-// in L1/L2). Output rows are split over the cores; each output is one dot product summed in
-// a fixed order, so the result does not depend on the core count.
+// in L1/L2). Output rows are split over the cores (hotParallelChunks: workers kept awake
+// between the regions of a token); each output is one dot product summed in a fixed order,
+// so the result does not depend on the core count.
 
 /// Few enough rows that streaming W beats sgemm. Measured on this machine (2 threads, W
 /// streamed from memory, one layer's five projection shapes / the 262,144 × 640 head):
@@ -60,7 +61,9 @@ func linearForwardFewRows(_ projections: [(y: UnsafeMutablePointer<Float>, w: Un
 }
 
 /// Σ a[k]·b[k] in four 8-lane partial sums (independent additions keep the adders busy),
-/// combined in a fixed order.
+/// combined in a fixed order. ModelKernels' RowDot.swift holds the same loop built for AVX2,
+/// used when the CPU has it; this copy, built for baseline x86-64, is the fallback, and the
+/// two give the same bits (VectorKernelsTests).
 @inline(__always)
 func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
     var s0 = Float8(), s1 = Float8(), s2 = Float8(), s3 = Float8()
