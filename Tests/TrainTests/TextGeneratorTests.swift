@@ -27,4 +27,21 @@ final class TextGeneratorTests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("does not exist"), bad.stderr)
     }
+
+    /// Without the vector kernels (FTDIST_VECTOR_KERNELS=0: the scalar code a CPU without AVX2
+    /// runs) `generate` continues a prompt with the same tokens, on fp32 weights (the same
+    /// products, bit for bit) and on quantized blocks (the block loop rounds differently).
+    func testTheScalarFallbackGeneratesTheSameTokens() throws {
+        let dir = try temporaryDirectory("scalar-fallback")
+        let model = try TinyRun.model(in: dir)
+        for weights in ["fp32", "quantized"] {
+            let arguments = ["generate", "--model", model, "--prompt", "abc ab", "--max-new-tokens", "12", "--weights", weights]
+            let vector = try Launch.ftdist(arguments)
+            let scalar = try Launch.ftdist(arguments, environment: ["FTDIST_VECTOR_KERNELS": "0"])
+            XCTAssertEqual(vector.status, 0, vector.stderr)
+            XCTAssertEqual(scalar.status, 0, scalar.stderr)
+            XCTAssertFalse(vector.stdout.isEmpty)
+            XCTAssertEqual(scalar.stdout, vector.stdout, weights)
+        }
+    }
 }

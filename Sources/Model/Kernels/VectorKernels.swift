@@ -11,8 +11,10 @@ import Foundation
 
 public enum VectorKernels {
     /// True when this CPU runs the instructions this module was compiled for. On arm64 the SIMD
-    /// types map to NEON, which every arm64 CPU has.
+    /// types map to NEON, which every arm64 CPU has. FTDIST_VECTOR_KERNELS=0 turns them off (the
+    /// scalar code then runs, as on a CPU without AVX2: for comparisons and the fallback's tests).
     public static let available: Bool = {
+        if ProcessInfo.processInfo.environment["FTDIST_VECTOR_KERNELS"] == "0" { return false }
         #if arch(x86_64)
         #if os(Linux)
         guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
