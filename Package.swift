@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Model"], path: "Tests/TestSupport"),
         .testTarget(name: "ModelTests", dependencies: ["Model", "ModelKernels", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/: small files made once by bench/ scripts with the peers, read by path
-        .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "Distributed", "TestSupport"],
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Report", "Model", "ModelKernels", "Distributed", "TestSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Train", "TestSupport"]),

@@ -6,6 +6,7 @@ import XCTest
 /// Decoding's spinning workers: every chunk runs exactly once with parallelChunks' bounds,
 /// region after region (the workers' spin, sleep and wake-up paths), and a region started while
 /// another runs falls back to Dispatch instead of waiting or mixing the two.
+@available(macOS 15.0, *)
 final class SpinningWorkersTests: XCTestCase {
     private var blasThreads = 1
 
@@ -70,15 +71,23 @@ final class SpinningWorkersTests: XCTestCase {
         XCTAssertEqual(inner.load(ordering: .relaxed), 800)
     }
 
-    /// With more than one core the workers do take chunks: slow chunks are spread over more
-    /// than the calling thread.
+    /// With more than one core the pool, not Dispatch, runs a region, and its workers do take
+    /// chunks: slow chunks are spread over more than the calling thread.
     func testTheWorkersTakeChunks() throws {
         try XCTSkipIf(ProcessInfo.processInfo.activeProcessorCount < 2, "one core: no workers")
         let threads = Mutex<Set<UInt>>([])
+        hotParallelChunks(0..<2, chunk: 1) { _, _, _ in }  // makes the pool
+        let pool = try XCTUnwrap(SpinningWorkers.shared)
+        let before = pool.regionsRun.load(ordering: .relaxed)
         hotParallelChunks(0..<8, chunk: 1) { _, _, _ in
             usleep(2000)
             threads.withLock { _ = $0.insert(UInt(pthread_self())) }
         }
+        XCTAssertEqual(pool.regionsRun.load(ordering: .relaxed), before + 1, "the pool ran the region")
         XCTAssertGreaterThan(threads.withLock { $0.count }, 1)
+        // with BLAS on one thread (an MPI rank's share) the region goes to Dispatch
+        BLASThreads.set(1)
+        hotParallelChunks(0..<8, chunk: 1) { _, _, _ in }
+        XCTAssertEqual(pool.regionsRun.load(ordering: .relaxed), before + 1, "not the pool")
     }
 }

@@ -6,7 +6,7 @@ import ModelKernels
 public enum Dequantize {
     /// Convert `count` elements of `type` stored in `source` to fp32: the block formats through
     /// ModelKernels' vector loops when the CPU has their instructions, else `scalarRow`. Both give
-    /// the same bits (ModelKernelsTests).
+    /// the same bits (VectorKernelsTests).
     public static func row(type: GGMLType, source: UnsafeRawBufferPointer, count: Int,
                            into y: UnsafeMutablePointer<Float>) {
         if let format = type.vectorFormat, VectorKernels.available {

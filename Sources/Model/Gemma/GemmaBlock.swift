@@ -55,7 +55,7 @@ struct GemmaBlock {
         rmsNormForward(a.k, a.rstdK, a.kRaw, w.kNorm.g, rows: n * c.kvHeads, width: c.headDim, eps: c.rmsEps)
         if keep == nil {
             rope.apply(a.q, rows: n, heads: c.heads, positions: positions)
-        } else {
+        } else if m > 0 {
             keptPositions.withUnsafeBufferPointer { rope.apply(a.q, rows: m, heads: c.heads, positions: $0.baseAddress!) }
         }
         rope.apply(a.k, rows: n, heads: c.kvHeads, positions: positions)

@@ -89,7 +89,7 @@ public final class GemmaInference {
         case .last: wanted = zip(starts, tokens).compactMap { $1.isEmpty ? nil : $0 + $1.count - 1 }
         case .none: wanted = []
         }
-        let pruneLastLayer = rowsWanted != .all
+        let pruneLastLayer = wanted.count < n  // (decoding wants every row: nothing to drop)
         var keyPositions = [Int32](0..<Int32(maxKeys))
         positions.withUnsafeBufferPointer { pos in
             keyPositions.withUnsafeMutableBufferPointer { kp in

@@ -6,9 +6,20 @@ func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
+/// The fp16 at p + offset as fp32 (exact): F16C's conversion. Intel macOS has no Float16 type;
+/// there the kernels are never called (`available` is false), and this only has to compile.
 @inline(__always)
 func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
-    Float(Float16(bitPattern: UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))))
+    let bits = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    #if os(macOS) && arch(x86_64)
+    let sign: Float = bits & 0x8000 != 0 ? -1 : 1
+    let exponent = Int((bits >> 10) & 0x1F), mantissa = Float(bits & 0x3FF)
+    if exponent == 0 { return sign * mantissa * 0x1p-24 }
+    if exponent == 31 { return mantissa == 0 ? sign * .infinity : .nan }
+    return sign * (1 + mantissa / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+    #else
+    return Float(Float16(bitPattern: bits))
+    #endif
 }
 
 @inline(__always)

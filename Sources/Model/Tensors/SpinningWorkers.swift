@@ -28,9 +28,10 @@ func hotParallelChunks(_ range: Range<Int>, chunk: Int, _ body: (_ index: Int, _
 
 @available(macOS 15.0, *)
 final class SpinningWorkers: @unchecked Sendable {
-    /// One worker per core beyond the caller's; nil on a single core.
+    /// One worker per BLAS thread beyond the caller's (BLASThreads: the cores this process may
+    /// use; an MPI rank gets its share), made at the first region; nil with one thread.
     static let shared: SpinningWorkers? = {
-        let workers = ProcessInfo.processInfo.activeProcessorCount - 1
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, BLASThreads.count) - 1
         return workers > 0 ? SpinningWorkers(workers: workers) : nil
     }()
 
@@ -63,6 +64,8 @@ final class SpinningWorkers: @unchecked Sendable {
         }
     }
 
+    /// Regions run by this pool (tests check that it, and not Dispatch, ran them).
+    let regionsRun = Atomic<Int>(0)
     private let generation = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
@@ -101,6 +104,7 @@ final class SpinningWorkers: @unchecked Sendable {
             }
             region.body = nil
         }
+        regionsRun.wrappingAdd(1, ordering: .relaxed)
         return true
     }
 
