@@ -121,11 +121,12 @@ final class VectorKernelsTests: XCTestCase {
             let w = (0..<outputs * inputs).map { _ in rng.normal() }, x = (0..<n * inputs).map { _ in rng.normal() }
             var y = [Float](repeating: .nan, count: n * outputs)
             VectorKernels.rowDots(&y, outputs: outputs, x, n: n, w, inputs: inputs, rows: 0..<outputs)
+            // one row at a time, as the quantized few-row path calls it: row 0 of y + r
             var single = [Float](repeating: .nan, count: n * outputs)
             w.withUnsafeBufferPointer { wp in
                 single.withUnsafeMutableBufferPointer { out in
                     for r in 0..<outputs {
-                        VectorKernels.rowDot(out.baseAddress! + r, stride: outputs, wp.baseAddress! + r * inputs, x, n: n, inputs: inputs)
+                        rowDots(out.baseAddress! + r, outputs: outputs, x, n: n, wp.baseAddress! + r * inputs, inputs: inputs, rows: 0..<1)
                     }
                 }
             }
@@ -133,7 +134,7 @@ final class VectorKernelsTests: XCTestCase {
                 for r in 0..<outputs {
                     let reference = w.withUnsafeBufferPointer { wp in x.withUnsafeBufferPointer { dot(wp.baseAddress! + r * inputs, $0.baseAddress! + s * inputs, count: inputs) } }
                     XCTAssertEqual(y[s * outputs + r].bitPattern, reference.bitPattern, "inputs \(inputs), row \(r), x \(s)")
-                    XCTAssertEqual(single[s * outputs + r].bitPattern, reference.bitPattern, "rowDot, inputs \(inputs)")
+                    XCTAssertEqual(single[s * outputs + r].bitPattern, reference.bitPattern, "one row, inputs \(inputs)")
                 }
             }
         }

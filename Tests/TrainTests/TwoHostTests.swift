@@ -33,6 +33,29 @@ final class TwoHostTests: XCTestCase {
          "--max-steps", String(steps), "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
     }
 
+    /// The same training as one rank (one BLAS thread) in `dir`/np1; the hosts' run in `output`
+    /// must follow its losses step by step within 1e-5 relative. Returns the worst relative
+    /// difference and the single rank's seconds (nil when a run failed, already reported).
+    static func assertFollowsSingleRank(_ output: URL, _ label: String, model: String, dir: URL, steps: Int,
+                                        file: StaticString = #filePath, line: UInt = #line) throws -> (worst: Double, seconds: Double)? {
+        let oneOut = dir.appendingPathComponent("np1")
+        let one = try Launch.ftdist(trainArguments(model: model, output: oneOut, steps: steps), timeout: 120,
+                                    environment: ["OPENBLAS_NUM_THREADS": "1"])
+        XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)", file: file, line: line)
+        guard one.status == 0 else { return nil }
+        let a = try losses(oneOut), b = try losses(output)
+        XCTAssertEqual(a.count, steps, file: file, line: line)
+        XCTAssertEqual(b.count, steps, file: file, line: line)
+        var worst = 0.0
+        for (x, y) in zip(a, b) {
+            XCTAssertEqual(x.step, y.step, file: file, line: line)
+            let rel = abs(x.loss - y.loss) / abs(x.loss)
+            worst = max(worst, rel)
+            XCTAssertLessThan(rel, 1e-5, "step \(x.step): \(label) \(y.loss) vs one rank \(x.loss)", file: file, line: line)
+        }
+        return (worst, one.seconds)
+    }
+
     /// Why this machine cannot run the test, or nil.
     static func missingPrerequisite() -> String? {
         if getuid() != 0 { return "not root (uid \(getuid())): network namespaces need root" }
@@ -69,7 +92,7 @@ final class TwoHostTests: XCTestCase {
         let steps = 10
         func args(_ out: URL) -> [String] { Self.trainArguments(model: model, output: out, steps: steps) }
 
-        let twoOut = dir.appendingPathComponent("two-hosts"), oneOut = dir.appendingPathComponent("np1")
+        let twoOut = dir.appendingPathComponent("two-hosts")
         let two = try Self.netns(["run"] + args(twoOut), timeout: 120)
         XCTAssertEqual(two.status, 0, "2 ranks over ftd-h1/ftd-h2 failed:\n\(two.stdout)\n\(two.stderr)")
         XCTAssertTrue(two.stderr.contains("2 rank(s) on 2 host(s)") || two.stdout.contains("2 rank(s) on 2 host(s)"),
@@ -80,27 +103,15 @@ final class TwoHostTests: XCTestCase {
         let afterOut = dir.appendingPathComponent("two-hosts-no-overlap")
         let after = try Self.netns(["run"] + args(afterOut) + ["--no-overlap"], timeout: 120)
         XCTAssertEqual(after.status, 0, "--no-overlap over ftd-h1/ftd-h2 failed:\n\(after.stdout)\n\(after.stderr)")
-        let one = try Launch.ftdist(args(oneOut), timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
-        XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)")
-        guard two.status == 0, one.status == 0, after.status == 0 else { return }
+        guard two.status == 0, after.status == 0 else { return }
         let overlapped = try Self.losses(twoOut), reducedAfter = try Self.losses(afterOut)
         XCTAssertEqual(reducedAfter.count, steps)
         for (x, y) in zip(overlapped, reducedAfter) {
             XCTAssertLessThan(abs(x.loss - y.loss) / abs(y.loss), 1e-6, "step \(x.step): overlapped \(x.loss) vs --no-overlap \(y.loss)")
         }
-
-        let a = try Self.losses(oneOut), b = try Self.losses(twoOut)
-        XCTAssertEqual(a.count, steps)
-        XCTAssertEqual(b.count, steps)
-        var worst = 0.0
-        for (x, y) in zip(a, b) {
-            XCTAssertEqual(x.step, y.step)
-            let rel = abs(x.loss - y.loss) / abs(x.loss)
-            worst = max(worst, rel)
-            XCTAssertLessThan(rel, 1e-5, "step \(x.step): two hosts \(y.loss) vs one rank \(x.loss)")
-        }
+        guard let single = try Self.assertFollowsSingleRank(twoOut, "two hosts", model: model, dir: dir, steps: steps) else { return }
         print(String(format: "two hosts (netns) vs np=1: %d steps, worst loss relative difference %.3g, %.1f s vs %.1f s",
-                     steps, worst, two.seconds, one.seconds))
+                     steps, single.worst, two.seconds, single.seconds))
     }
 
     /// Three namespace hosts on a bridge (launch/netns-hosts.sh --hosts 3): the ring between
@@ -118,19 +129,12 @@ final class TwoHostTests: XCTestCase {
         let dir = try temporaryDirectory("threehosts")
         let model = try TinyRun.model(in: dir)
         let steps = 8
-        func args(_ out: URL) -> [String] { Self.trainArguments(model: model, output: out, steps: steps) }
-        let threeOut = dir.appendingPathComponent("three-hosts"), oneOut = dir.appendingPathComponent("np1")
-        let three = try Self.netns(["run"] + args(threeOut), hosts: 3, timeout: 180)
+        let threeOut = dir.appendingPathComponent("three-hosts")
+        let three = try Self.netns(["run"] + Self.trainArguments(model: model, output: threeOut, steps: steps), hosts: 3, timeout: 180)
         XCTAssertEqual(three.status, 0, "3 ranks over ftd-h1…ftd-h3 failed:\n\(three.stdout)\n\(three.stderr)")
         XCTAssertTrue((three.stdout + three.stderr).contains("(1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
                       "3 hosts should reduce round the ring, overlapped:\n\(three.stdout)\n\(three.stderr)")
-        let one = try Launch.ftdist(args(oneOut), timeout: 120, environment: ["OPENBLAS_NUM_THREADS": "1"])
-        XCTAssertEqual(one.status, 0, "single rank failed: \(one.stderr)")
-        guard three.status == 0, one.status == 0 else { return }
-        let a = try Self.losses(oneOut), b = try Self.losses(threeOut)
-        XCTAssertEqual(b.count, steps)
-        for (x, y) in zip(a, b) {
-            XCTAssertLessThan(abs(x.loss - y.loss) / abs(x.loss), 1e-5, "step \(x.step): three hosts \(y.loss) vs one rank \(x.loss)")
-        }
+        guard three.status == 0 else { return }
+        _ = try Self.assertFollowsSingleRank(threeOut, "three hosts", model: model, dir: dir, steps: steps)
     }
 }

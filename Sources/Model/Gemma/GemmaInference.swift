@@ -105,18 +105,14 @@ public final class GemmaInference {
                             guard rows > 0 else { continue }
                             (cache.keys(l) + past * c.kvDim).update(from: a.k + r0 * c.kvDim, count: rows * c.kvDim)
                             (cache.values(l) + past * c.kvDim).update(from: a.v + r0 * c.kvDim, count: rows * c.kvDim)
-                            if pruned {
-                                // only the sequence's last row asks, if its logits are wanted at all
-                                guard rowsWanted == .last else { continue }
-                                attentionForward(out: a.attn + keptQuery * c.qDim, probs: probs, q: a.q + keptQuery * c.qDim,
-                                                 k: cache.keys(l), v: cache.values(l), qPos: pos.baseAddress! + r0 + rows - 1,
-                                                 kPos: kp.baseAddress!, tq: 1, tk: past + rows, shape: b.attentionShape)
-                                keptQuery += 1
-                            } else {
-                                attentionForward(out: a.attn + r0 * c.qDim, probs: probs, q: a.q + r0 * c.qDim, k: cache.keys(l),
-                                                 v: cache.values(l), qPos: pos.baseAddress! + r0, kPos: kp.baseAddress!,
-                                                 tq: rows, tk: past + rows, shape: b.attentionShape)
-                            }
+                            // pruned: only the sequence's last row asks (if its logits are wanted at
+                            // all), from its place among the kept rows
+                            if pruned && rowsWanted != .last { continue }
+                            let (qRow, tq) = pruned ? (keptQuery, 1) : (r0, rows)
+                            keptQuery += 1
+                            attentionForward(out: a.attn + qRow * c.qDim, probs: probs, q: a.q + qRow * c.qDim, k: cache.keys(l),
+                                             v: cache.values(l), qPos: pos.baseAddress! + r0 + rows - tq, kPos: kp.baseAddress!,
+                                             tq: tq, tk: past + rows, shape: b.attentionShape)
                         }
                     }
                 }

@@ -31,11 +31,4 @@ extension VectorKernels {
             for s in 0..<n { y[s * outputs + r] = dot(row, x + s * inputs, count: inputs) }
         }
     }
-
-    /// One weight row `w` [inputs] against x [n, inputs]: y[s · stride] = w · x[s].
-    @inline(never)
-    public static func rowDot(_ y: UnsafeMutablePointer<Float>, stride: Int, _ w: UnsafePointer<Float>,
-                              _ x: UnsafePointer<Float>, n: Int, inputs: Int) {
-        for s in 0..<n { y[s * stride] = dot(w, x + s * inputs, count: inputs) }
-    }
 }

@@ -29,34 +29,43 @@ func fewRowsChunk(outputs: Int) -> Int { min(512, max(fewRowsChunk, outputs / 25
 func linearForwardFewRows(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
                           rows n: Int, inputs i: Int, outputs o: Int) {
     hotParallelChunks(0..<o, chunk: fewRowsChunk(outputs: o)) { _, lo, hi in
-        if VectorKernels.available { return VectorKernels.rowDots(y, outputs: o, x, n: n, w, inputs: i, rows: lo..<hi) }
-        for r in lo..<hi {
-            let row = w + r * i
-            for s in 0..<n { y[s * o + r] = dot(row, x + s * i, count: i) }
-        }
+        rowDots(y, outputs: o, x, n: n, w, inputs: i, rows: lo..<hi)
     }
 }
 
 /// y_j[n, o_j] = x[n, i] · W_jᵀ for several projections of the same x (q, k and v; gate and
-/// up), n ≤ fewRowsLimit: their rows are split over the cores as one list, so the cores are
-/// handed work once instead of once per projection (a hand-off costs about as much as
-/// streaming a 256-row projection).
+/// up), n ≤ fewRowsLimit: their rows are split over the cores as one list (`stackedRowChunks`).
 func linearForwardFewRows(_ projections: [(y: UnsafeMutablePointer<Float>, w: UnsafePointer<Float>, outputs: Int)],
                           _ x: UnsafePointer<Float>, rows n: Int, inputs i: Int) {
+    stackedRowChunks(projections.map(\.outputs)) { j, rows in
+        let p = projections[j]
+        rowDots(p.y, outputs: p.outputs, x, n: n, p.w, inputs: i, rows: rows)
+    }
+}
+
+/// The output rows of several projections that read the same x, stacked as one list and split
+/// over the cores in chunks, so the cores are handed work once instead of once per projection
+/// (a hand-off costs about as much as streaming a 256-row projection): body(j, rows) for each
+/// piece of projection j's rows a chunk holds.
+func stackedRowChunks(_ outputs: [Int], _ body: (_ projection: Int, _ rows: Range<Int>) -> Void) {
     var starts: [Int] = [], total = 0
-    for p in projections { starts.append(total); total += p.outputs }
+    for o in outputs { starts.append(total); total += o }
     hotParallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
-        for (p, start) in zip(projections, starts) where start < hi && start + p.outputs > lo {
-            let rows = max(lo, start) - start..<min(hi, start + p.outputs) - start
-            if VectorKernels.available {
-                VectorKernels.rowDots(p.y, outputs: p.outputs, x, n: n, p.w, inputs: i, rows: rows)
-                continue
-            }
-            for r in rows {
-                let row = p.w + r * i
-                for s in 0..<n { p.y[s * p.outputs + r] = dot(row, x + s * i, count: i) }
-            }
+        for (j, start) in starts.enumerated() where start < hi && start + outputs[j] > lo {
+            body(j, max(lo, start) - start..<min(hi, start + outputs[j]) - start)
         }
+    }
+}
+
+/// y[s · o + r] = W[r] · x[s] for r in `rows`, s < n (W [·, i], x [n, i]): ModelKernels' loop
+/// when the CPU has its instructions, else the same dot products built here.
+@inline(__always)
+func rowDots(_ y: UnsafeMutablePointer<Float>, outputs o: Int, _ x: UnsafePointer<Float>, n: Int,
+             _ w: UnsafePointer<Float>, inputs i: Int, rows: Range<Int>) {
+    if VectorKernels.available { return VectorKernels.rowDots(y, outputs: o, x, n: n, w, inputs: i, rows: rows) }
+    for r in rows {
+        let row = w + r * i
+        for s in 0..<n { y[s * o + r] = dot(row, x + s * i, count: i) }
     }
 }
 

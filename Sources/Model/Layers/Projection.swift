@@ -36,14 +36,10 @@ func projectSharingInput(_ x: UnsafePointer<Float>, _ outputs: [(projection: any
 }
 
 /// y_j = x · W_jᵀ for one row of x and several quantized projections: their rows split over
-/// the cores as one list, as linearForwardFewRows does for dense weights.
+/// the cores as one list (`stackedRowChunks`), as for dense weights.
 func quantizedRowDots(_ projections: [(projection: QuantizedProjection, y: UnsafeMutablePointer<Float>)],
                       _ x: UnsafePointer<Float>) {
-    var starts: [Int] = [], total = 0
-    for p in projections { starts.append(total); total += p.projection.outputs }
-    hotParallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
-        for (p, start) in zip(projections, starts) where start < hi && start + p.projection.outputs > lo {
-            p.projection.vectorRowDots(p.y, x, rows: max(lo, start) - start..<min(hi, start + p.projection.outputs) - start)
-        }
+    stackedRowChunks(projections.map(\.projection.outputs)) { j, rows in
+        projections[j].projection.vectorRowDots(projections[j].y, x, rows: rows)
     }
 }

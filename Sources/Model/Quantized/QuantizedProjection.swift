@@ -75,11 +75,8 @@ public final class QuantizedProjection: TokenEmbedding {
                 for r in lo..<hi {
                     Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + r * rowBytes, count: rowBytes),
                                    count: inputs, into: w)
-                    if VectorKernels.available {
-                        VectorKernels.rowDot(y + r, stride: outputs, w, x, n: n, inputs: inputs)
-                    } else {
-                        for s in 0..<n { y[s * outputs + r] = dot(w, x + s * inputs, count: inputs) }
-                    }
+                    // the one dequantized row, as row 0 of a matrix whose outputs start at y + r
+                    rowDots(y + r, outputs: outputs, x, n: n, w, inputs: inputs, rows: 0..<1)
                 }
             }
         }
