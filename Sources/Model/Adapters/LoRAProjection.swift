@@ -81,7 +81,7 @@ public final class LoRAProjection: Projection {
     private func pieces(_ count: Int, _ body: (_ lo: Int, _ hi: Int) -> Void) {
         let threads = BLASThreads.count
         BLASThreads.singleThreaded {
-            parallelChunks(0..<count, chunk: max(1, (count + threads - 1) / threads)) { _, lo, hi in body(lo, hi) }
+            parallelChunks(0..<count, chunk: max(1, (count + threads - 1) / threads), threads: threads) { _, lo, hi in body(lo, hi) }
         }
     }
 

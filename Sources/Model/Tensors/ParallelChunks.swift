@@ -6,11 +6,24 @@ import Foundation
 /// combined — the same on every rank whatever its core count (AdamW, the gradient norm and the
 /// replica checksum rely on that). A single chunk runs inline: a thread hand-off would cost
 /// more than it saves. `body(index, lo, hi)` gets the chunk's index and bounds.
-public func parallelChunks(_ range: Range<Int>, chunk: Int = 1 << 20, _ body: (_ index: Int, _ lo: Int, _ hi: Int) -> Void) {
+///
+/// `threads` (default: the process's BLAS threads, i.e. its share of the cores): with one,
+/// the chunks run in order on the caller's thread. An MPI rank that shares the cores with
+/// other ranks gets one BLAS thread, and Dispatch's pool — a thread per core of the machine —
+/// would put two threads of every rank on the same cores.
+public func parallelChunks(_ range: Range<Int>, chunk: Int = 1 << 20, threads: Int = BLASThreads.count,
+                           _ body: (_ index: Int, _ lo: Int, _ hi: Int) -> Void) {
     let n = range.count
     guard n > 0 else { return }
     let chunks = (n + chunk - 1) / chunk
     if chunks == 1 { body(0, range.lowerBound, range.upperBound); return }
+    if threads <= 1 {
+        for c in 0..<chunks {
+            let lo = range.lowerBound + c * chunk
+            body(c, lo, min(lo + chunk, range.upperBound))
+        }
+        return
+    }
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
         let lo = range.lowerBound + c * chunk
         body(c, lo, min(lo + chunk, range.upperBound))
