@@ -42,6 +42,8 @@ struct EvalCommand: ParsableCommand {
             job.weights = weights.weights
             job.sharePromptPrefix = !noSharedPrefix
             try withAbortOnError(comm) {
+                // rank 0 writes the report: its path is checked there, before the evaluation
+                if comm.isRoot { try checkReportDirectory(out, option: "--output") }
                 _ = try job.run(comm: comm) { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             }
             comm.finalize()

@@ -35,6 +35,10 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "general.name of the GGUF (default: the base's name, marked as fine-tuned).") var name: String?
     @Option(help: "The file (GGUF) or directory (hf) to write; must not exist.") var output: String
 
+    func validate() throws {
+        if output.isEmpty { throw ValidationError("--output is empty: name the file (GGUF) or directory (hf) to write") }
+    }
+
     func run() throws {
         // Ctrl-C or a kill while writing: remove the half-written temporary output, then exit
         let temporaries = ModelExport.temporaryPaths(for: output)

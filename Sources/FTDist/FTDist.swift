@@ -76,6 +76,28 @@ func checkWritableOutput(_ path: String, option: String) throws {
     }
 }
 
+/// A report directory that a command fills at its end (eval): checked before the work, so a
+/// bad path costs no evaluation. It may exist (a directory, writable) or be created: then its
+/// nearest existing ancestor must be a writable directory.
+func checkReportDirectory(_ path: String, option: String) throws {
+    guard !path.isEmpty else { throw MessageError("\(option) is empty: name a directory") }
+    var isDir: ObjCBool = false
+    var url = URL(fileURLWithPath: path).standardizedFileURL
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+        if !isDir.boolValue { throw MessageError("\(option) \(path): a file of that name exists; the report needs a directory") }
+        if access(url.path, W_OK) != 0 { throw MessageError("\(option) \(path): the directory is not writable") }
+        return
+    }
+    while url.path != "/" {
+        url.deleteLastPathComponent()
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+            if !isDir.boolValue { throw MessageError("\(option) \(path): \(url.path) is a file, not a directory") }
+            if access(url.path, W_OK) != 0 { throw MessageError("\(option) \(path): \(url.path) is not writable") }
+            return
+        }
+    }
+}
+
 /// The model a command uses without --model (eval, predict): named on stderr, because the
 /// default depends on what has been trained.
 func chosenModel(_ option: String?, announce: Bool = true) -> String {

@@ -11,6 +11,10 @@ struct MergeCommand: ParsableCommand {
     @Argument(help: "The adapter checkpoint directory (adapter_config.json + adapter_model.safetensors).") var checkpoint: String
     @Option(help: "The new directory to write (must not exist).") var output: String
 
+    func validate() throws {
+        if output.isEmpty { throw ValidationError("--output is empty: name the directory to write") }
+    }
+
     func run() throws {
         try runReportingErrors {
             FileHandle.standardError.write(Data((try AdapterMerge.merge(checkpoint: checkpoint, output: output) + "\n").utf8))

@@ -121,6 +121,12 @@ final class HFDirectoryInputTests: XCTestCase {
         try withConfig({ $0["sliding_window"] = -4 }, "sliding window")
         try withConfig({ $0.removeValue(forKey: "hidden_size") }, "missing integer hidden_size")
         try withConfig({ $0["intermediate_size"] = 128 }, "has shape [96, 64], expected [128, 64]")
+        // optional keys of another type are refused, not replaced by their defaults
+        try withConfig({ $0["sliding_window"] = "1" }, "sliding_window is 1, expected an integer")
+        try withConfig({ $0["query_pre_attn_scalar"] = "x" }, "query_pre_attn_scalar is x, expected an integer")
+        try withConfig({ $0["rope_parameters"] = NSNull(); $0["rope_theta"] = "abc" }, "rope_theta is abc, expected a number")
+        try withConfig({ $0["rope_parameters"] = ["full_attention": ["rope_theta": "x"]] }, "rope_parameters.full_attention.rope_theta is x")
+        try withConfig({ $0["max_position_embeddings"] = [1] }, "max_position_embeddings")
         // an unsupported dtype, and a truncated header, in the first shard
         let shard = path.appendingPathComponent("model-00001-of-00002.safetensors")
         let shardData = try Data(contentsOf: shard)
@@ -144,6 +150,37 @@ final class HFDirectoryInputTests: XCTestCase {
         XCTAssertThrowsError(try ModelFile(path: dir.appendingPathComponent("nothing-here").path)) { XCTAssertTrue("\($0)".contains("no such file")) }
         try FileManager.default.removeItem(at: path.appendingPathComponent("tokenizer.model"))
         XCTAssertThrowsError(try ModelFile(path: path.path).tokenizer()) { XCTAssertTrue("\($0)".contains("no tokenizer"), "\($0)") }
+    }
+
+    /// Damaged safetensors headers whose numbers would overflow Int arithmetic (a header
+    /// length past Int.max, a shape whose dimensions are each allowed but whose product is not,
+    /// offsets at ±2⁶³), and two tensors over the same bytes: refused with the file and the
+    /// reason, never a trap.
+    func testDamagedSafetensorsHeaders() throws {
+        let dir = try temporaryDirectory("safetensors-damaged")
+        let path = dir.appendingPathComponent("model.safetensors")
+        func file(length: UInt64? = nil, _ header: [String: Any]) throws -> Data {
+            var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+            while json.count % 8 != 0 { json.append(0x20) }
+            var out: [UInt8] = []
+            appendLE(&out, length ?? UInt64(json.count))
+            return Data(out + [UInt8](json) + [UInt8](repeating: 0, count: 64))
+        }
+        func refused(_ data: Data, _ message: String, line: UInt = #line) throws {
+            try data.write(to: path)
+            XCTAssertThrowsError(try Safetensors.File(path: path.path), line: line) {
+                XCTAssertTrue("\($0)".contains(message) && "\($0)".contains(path.path), "\($0)", line: line)
+            }
+        }
+        func entry(_ shape: [Int], _ offsets: [Int]) -> [String: Any] { ["dtype": "F32", "shape": shape, "data_offsets": offsets] }
+        try refused(try file(length: 1 << 63 + 7, [:]), "bad safetensors header length 9223372036854775815")
+        try refused(try file(length: UInt64.max, [:]), "bad safetensors header length")
+        try refused(try file(["a": entry([1 << 32, 1 << 32, 16], [0, 16])]), "impossible shape")
+        try refused(try file(["a": entry([2], [1, Int.min])]), "outside the file")
+        try refused(try file(["a": entry([2], [Int.max - 8, Int.max])]), "outside the file")
+        try refused(try file(["a": entry([4], [0, 16]), "b": entry([4], [8, 24])]), "tensors a and b overlap")
+        try file(["a": entry([4], [0, 16]), "b": entry([4], [16, 32]), "empty": entry([0], [16, 16])]).write(to: path)
+        XCTAssertEqual(try Safetensors.File(path: path.path).tensors.count, 3, "adjacent tensors and an empty one are fine")
     }
 
     /// tokenizer.json (what transformers saves): the BPE vocabulary, merges ranked as scores,

@@ -50,6 +50,42 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertEqual(inference.timing.promptTokens, suffixes.reduce(0) { $0 + prefix.count + $1.count } + suffixes.reduce(0) { $0 + $1.count })
     }
 
+    /// A prompt longer than GemmaInference.prefillChunk is read in pieces (bounded attention
+    /// scratch), each sequence's last piece giving the logits: the same tokens as a reference
+    /// greedy loop that reads each prompt in one forward, in a batch with a short prompt; more
+    /// tokens than the model's context are refused before any work, whatever --max-new-tokens.
+    func testLongPromptsInPiecesAndTheContextLimit() throws {
+        let model = try TinyGemma.load()
+        let inference = GemmaInference(model: model)
+        let chunk = GemmaInference.prefillChunk
+        let long: [Int32] = [2] + (0..<(2 * chunk + 37)).map { Int32(5 + ($0 * 7919) % 290) }
+        let prompts = [long, prefix + suffixes[0]]
+        let pieces = try inference.generateGreedy(prompts, maxNewTokens: 6, stopToken: -1)
+        var reference: [[Int32]] = []
+        for p in prompts {
+            let cache = KVCache(config: model.config, capacity: p.count + 6)
+            var logits = try inference.forward([p], caches: [cache], logits: .last)
+            var out: [Int32] = []
+            for _ in 0..<6 {
+                let token = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
+                out.append(token)
+                logits = try inference.forward([[token]], caches: [cache], logits: .last)
+            }
+            reference.append(out)
+        }
+        XCTAssertEqual(pieces, reference)
+        let context = model.config.contextLength
+        for maxNew in [context, Int.max] {
+            XCTAssertThrowsError(try inference.generateGreedy([[2, 5]], maxNewTokens: maxNew, stopToken: 1)) {
+                XCTAssertTrue("\($0)".contains("a prompt of 2 tokens and up to \(maxNew) new tokens exceed the model's context of \(context)"), "\($0)")
+            }
+        }
+        XCTAssertThrowsError(try inference.forward([[Int32](repeating: 5, count: context + 1)],
+                                                   caches: [KVCache(config: model.config, capacity: 8)], logits: .last)) {
+            XCTAssertTrue("\($0)".contains("\(context + 1) tokens exceed"), "\($0)")
+        }
+    }
+
     /// `.last` and `.none` let the last layer compute only the rows whose logits are wanted
     /// (past every row's key and value): the logits are those of `.all` at each sequence's last
     /// row, an empty sequence in the batch included; the caches are filled bit for bit as by

@@ -34,8 +34,8 @@ public enum PeftAdapterFiles {
         guard (d["peft_type"] as? String)?.uppercased() == "LORA" else {
             throw ModelFileError(file: path, "peft_type is \(d["peft_type"] ?? "missing"), expected LORA")
         }
-        guard let rNumber = d["r"] as? NSNumber, !(d["r"] is Bool), rNumber.doubleValue == Double(rNumber.intValue),
-              let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue, !(d["lora_alpha"] is Bool) else {
+        guard let rNumber = d["r"] as? NSNumber, !isJSONBoolean(d["r"]), rNumber.doubleValue == Double(rNumber.intValue),
+              let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue, !isJSONBoolean(d["lora_alpha"]) else {
             throw ModelFileError(file: path, "needs an integer r and a number lora_alpha")
         }
         let r = rNumber.intValue
@@ -45,7 +45,7 @@ public enum PeftAdapterFiles {
             case nil, is NSNull: return false
             case let dict as [String: Any]: return !dict.isEmpty
             case let list as [Any]: return !list.isEmpty
-            case let flag as Bool: return flag
+            case let flag as NSNumber where isJSONBoolean(flag): return flag.boolValue
             default: return true
             }
         }
@@ -88,4 +88,12 @@ public enum PeftAdapterFiles {
         }
         try Safetensors.write(entries, metadata: ["format": "pt"], to: URL(fileURLWithPath: directory).appendingPathComponent(weightsFile).path)
     }
+}
+
+/// Whether a JSONSerialization value is true or false rather than a number. `value is Bool` does
+/// not tell them apart: on Linux the numbers 0 and 1 are Bool too (so r = 1 or lora_alpha = 1
+/// looked like booleans); a JSON boolean is an NSNumber of C type char, which no JSON number is.
+func isJSONBoolean(_ value: Any?) -> Bool {
+    guard let n = value as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c"
 }

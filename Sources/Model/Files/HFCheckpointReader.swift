@@ -146,10 +146,20 @@ extension GemmaConfig {
             guard let v = d[k] as? Int else { throw ModelFileError(file: path, "missing integer \(k)") }
             return v
         }
-        func ropeTheta(_ layerType: String) -> Double? {
-            ((d["rope_parameters"] as? [String: Any])?[layerType] as? [String: Any])?["rope_theta"] as? Double
+        // optional keys: absent or null takes the default; present with another type is refused
+        // (a quoted "512" must not silently become the default)
+        func optional<T>(_ value: Any?, _ key: String, _ kind: String, _ cast: (Any) -> T?) throws -> T? {
+            guard let value, !(value is NSNull) else { return nil }
+            guard let t = cast(value) else { throw ModelFileError(file: path, "\(key) is \(value), expected \(kind)") }
+            return t
         }
-        func num(_ k: String, _ fallback: Double) -> Double { (d[k] as? Double) ?? (d[k] as? Int).map(Double.init) ?? fallback }
+        func optionalInt(_ k: String) throws -> Int? { try optional(d[k], k, "an integer") { $0 as? Int } }
+        func number(_ v: Any) -> Double? { (v as? Double) ?? (v as? Int).map(Double.init) }
+        func num(_ k: String, _ fallback: Double) throws -> Double { try optional(d[k], k, "a number", number) ?? fallback }
+        func ropeTheta(_ layerType: String) throws -> Double? {
+            let parameters = (d["rope_parameters"] as? [String: Any])?[layerType] as? [String: Any]
+            return try optional(parameters?["rope_theta"], "rope_parameters.\(layerType).rope_theta", "a number", number)
+        }
         func unsupported(_ what: String) -> ModelFileError { ModelFileError(file: path, "\(what): ft-dist implements Gemma 3's text model without it") }
         if let act = d["hidden_activation"] as? String ?? d["hidden_act"] as? String, act != "gelu_pytorch_tanh" {
             throw unsupported("hidden_activation \(act)")
@@ -166,21 +176,21 @@ extension GemmaConfig {
         if (d["tie_word_embeddings"] as? Bool) == false { throw unsupported("an untied output head (tie_word_embeddings false)") }
         if (d["use_bidirectional_attention"] as? Bool) == true { throw unsupported("bidirectional attention") }
         if let bias = d["attention_bias"] as? Bool, bias { throw unsupported("attention biases") }
-        var pattern = (d["_sliding_window_pattern"] as? Int) ?? (d["sliding_window_pattern"] as? Int) ?? 6
+        var pattern = try optionalInt("_sliding_window_pattern") ?? optionalInt("sliding_window_pattern") ?? 6
         if let types = d["layer_types"] as? [String], let first = types.firstIndex(of: "full_attention") { pattern = first + 1 }
         self.init(vocabSize: try int("vocab_size"), hidden: try int("hidden_size"), intermediate: try int("intermediate_size"),
                   layers: try int("num_hidden_layers"), heads: try int("num_attention_heads"),
                   kvHeads: try int("num_key_value_heads"), headDim: try int("head_dim"),
-                  rmsEps: Float(num("rms_norm_eps", 1e-6)), slidingWindow: (d["sliding_window"] as? Int) ?? 512,
-                  ropeBaseGlobal: Float(ropeTheta("full_attention") ?? num("rope_theta", 1_000_000)),
-                  ropeBaseLocal: Float(ropeTheta("sliding_attention") ?? num("rope_local_base_freq", 10_000)),
-                  slidingPattern: pattern, contextLength: (d["max_position_embeddings"] as? Int) ?? 32768)
+                  rmsEps: Float(try num("rms_norm_eps", 1e-6)), slidingWindow: try optionalInt("sliding_window") ?? 512,
+                  ropeBaseGlobal: Float(try ropeTheta("full_attention") ?? num("rope_theta", 1_000_000)),
+                  ropeBaseLocal: Float(try ropeTheta("sliding_attention") ?? num("rope_local_base_freq", 10_000)),
+                  slidingPattern: pattern, contextLength: try optionalInt("max_position_embeddings") ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim, vocabSize]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: path, "implausible gemma3 dimensions \(dims)")
         }
         if let problem = scalarProblem { throw ModelFileError(file: path, problem) }
-        if let scalar = d["query_pre_attn_scalar"] as? Int, scalar != headDim {
+        if let scalar = try optionalInt("query_pre_attn_scalar"), scalar != headDim {
             throw unsupported("query_pre_attn_scalar \(scalar) ≠ head_dim \(headDim)")
         }
         if let types = d["layer_types"] as? [String] {

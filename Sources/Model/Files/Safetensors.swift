@@ -75,10 +75,12 @@ public enum Safetensors {
             mapping = try FileMapping(path: path)
             let bytes = mapping.bytes
             guard bytes.count >= 8 else { throw ModelFileError(file: path, "truncated safetensors header") }
-            let n = Int(UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self)))
-            guard n > 1, n <= bytes.count - 8, n < 100_000_000 else {
-                throw ModelFileError(file: path, "bad safetensors header length")
+            // compared as UInt64: a length past Int.max is a bad length, not a trap
+            let length = UInt64(littleEndian: bytes.loadUnaligned(as: UInt64.self))
+            guard length > 1, length <= UInt64(bytes.count - 8), length < 100_000_000 else {
+                throw ModelFileError(file: path, "bad safetensors header length \(length) for a file of \(bytes.count) bytes")
             }
+            let n = Int(length)
             dataStart = 8 + n
             let json = Data(bytes[8..<(8 + n)])
             guard let header = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any] else {
@@ -102,12 +104,29 @@ public enum Safetensors {
                 guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }), shape.count <= 8 else {
                     throw ModelFileError(file: path, "tensor \(name) has an impossible shape \(shape)")
                 }
-                let count = shape.reduce(1, *)
-                guard count < 1 << 40, offs[0] >= 0, offs[1] - offs[0] == count * type.size, dataStart + offs[1] <= bytes.count else {
+                // every dimension is below 2⁴⁰ but their product may not be: multiply checking overflow
+                var count = 1
+                for d in shape {
+                    let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                    guard !overflow, product < 1 << 40 else {
+                        throw ModelFileError(file: path, "tensor \(name) has an impossible shape \(shape)")
+                    }
+                    count = product
+                }
+                // offsets are checked against the file before any arithmetic on them
+                guard offs[0] >= 0, offs[0] <= offs[1], offs[1] <= bytes.count - dataStart,
+                      offs[1] - offs[0] == count * type.size else {
                     throw ModelFileError(file: path, "tensor \(name) data lies outside the file (truncated?)")
                 }
                 tensors[name] = (shape, offs[0]..<offs[1])
                 dtypes[name] = type
+            }
+            // the format indexes the data buffer without overlaps: two tensors sharing bytes is a
+            // damaged header, not a model
+            let ranges = tensors.map { (name: $0.key, range: $0.value.range) }.filter { !$0.range.isEmpty }
+                .sorted { $0.range.lowerBound < $1.range.lowerBound }
+            for (a, b) in zip(ranges, ranges.dropFirst()) where b.range.lowerBound < a.range.upperBound {
+                throw ModelFileError(file: path, "tensors \(a.name) and \(b.name) overlap in the data (damaged header)")
             }
             self.tensors = tensors
             self.dtypes = dtypes

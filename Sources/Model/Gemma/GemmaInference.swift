@@ -33,6 +33,18 @@ public final class GemmaInference {
         public var description: String { "the KV cache is full: raise its capacity" }
     }
 
+    /// More tokens than the model's context (gemma3.context_length / max_position_embeddings).
+    public struct ContextExceeded: Error, CustomStringConvertible {
+        public let tokens: Int, newTokens: Int, context: Int
+        public init(tokens: Int, newTokens: Int = 0, context: Int) {
+            (self.tokens, self.newTokens, self.context) = (tokens, newTokens, context)
+        }
+        public var description: String {
+            newTokens == 0 ? "\(tokens) tokens exceed the model's context of \(context) tokens: shorten the prompt"
+                : "a prompt of \(tokens) tokens and up to \(newTokens) new tokens exceed the model's context of \(context) tokens: shorten the prompt or lower --max-new-tokens"
+        }
+    }
+
     public struct TokenOutOfRange: Error, CustomStringConvertible {
         public let token: Int32, vocabulary: Int
         public var description: String { "token id \(token) is outside the model's vocabulary of \(vocabulary)" }
@@ -51,6 +63,9 @@ public final class GemmaInference {
         precondition(tokens.count == caches.count)
         let c = weights.config
         weights.adapterPass?.training = false
+        for (t, cache) in zip(tokens, caches) where cache.length + t.count > c.contextLength {
+            throw ContextExceeded(tokens: cache.length + t.count, context: c.contextLength)
+        }
         for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
         for t in tokens {
             if let bad = t.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) { throw TokenOutOfRange(token: bad, vocabulary: c.vocabSize) }

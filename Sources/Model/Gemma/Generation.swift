@@ -40,7 +40,11 @@ extension GemmaInference {
                                onToken: ((Int, Int32) -> Void)? = nil,
                                stopEarly: ((Int, [Int32]) -> Bool)? = nil) throws -> [[Int32]] {
         guard !prompts.isEmpty else { return [] }
-        let v = config.vocabSize
+        let v = config.vocabSize, context = config.contextLength, past = prefix?.length ?? 0
+        // before any work, and without overflow for any maxNewTokens
+        for p in prompts where maxNewTokens > context || past + p.count > context - maxNewTokens {
+            throw ContextExceeded(tokens: past + p.count, newTokens: maxNewTokens, context: context)
+        }
         let caches = prompts.map { p in
             prefix.map { KVCache(continuing: $0, capacity: $0.length + p.count + maxNewTokens) }
                 ?? KVCache(config: config, capacity: p.count + maxNewTokens)
@@ -50,7 +54,18 @@ extension GemmaInference {
         var spent = GenerationTiming()
         spent.promptTokens = running.reduce(0) { $0 + prompts[$1].count }
         let start = Date()
-        _ = try forwardInPlace(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
+        // long prompts in pieces of prefillChunk tokens, each sequence's last piece in the final
+        // forward (the one that gives the logits); prompts of up to prefillChunk tokens — every
+        // evaluation prompt — go in one forward as before
+        let runningPrompts = running.map { prompts[$0] }, runningCaches = running.map { caches[$0] }
+        let lastPieceStarts = runningPrompts.map { max(0, $0.count - Self.prefillChunk) }
+        var offset = 0
+        while lastPieceStarts.contains(where: { $0 > offset }) {
+            let pieces = zip(runningPrompts, lastPieceStarts).map { p, end in Array(p[min(offset, end)..<min(offset + Self.prefillChunk, end)]) }
+            _ = try forwardInPlace(pieces, caches: runningCaches, logits: .none)
+            offset += Self.prefillChunk
+        }
+        _ = try forwardInPlace(zip(runningPrompts, lastPieceStarts).map { Array($0[$1...]) }, caches: runningCaches, logits: .last)
         let prefilled = Date()
         spent.prefillSeconds = prefilled.timeIntervalSince(start)
         var next: [Int32] = [], stillRunning: [Int] = []
@@ -76,6 +91,11 @@ extension GemmaInference {
         timing.add(spent)
         return outputs
     }
+
+    /// Prompt tokens per sequence in one prefill forward: the attention's scratch holds
+    /// heads × new tokens × keys scores, 4 × 512 × 32,768 floats (268 MB) at a full context,
+    /// where a 32,768-token prompt in one forward would need 17 GB.
+    static let prefillChunk = 512
 
     /// The index of the largest of `count` logits (the first one on a tie): greedy needs no
     /// softmax.

@@ -31,10 +31,13 @@ public struct BatchPlan: Sendable {
         self.globalBatchSize = globalBatchSize
         self.epochs = epochs
         self.seed = seed
+        guard !stepsPerEpoch.multipliedReportingOverflow(by: epochs).overflow else {
+            throw MessageError.invalidArgument("epochs \(epochs) is more steps than can be counted")
+        }
     }
 
     /// ceil(n / B): 626 for 10,003 rows and B = 16.
-    public var stepsPerEpoch: Int { (exampleCount + globalBatchSize - 1) / globalBatchSize }
+    public var stepsPerEpoch: Int { exampleCount / globalBatchSize + (exampleCount % globalBatchSize == 0 ? 0 : 1) }
 
     /// stepsPerEpoch · epochs: 1,878 for 3 epochs of Banking77.
     public var totalSteps: Int { stepsPerEpoch * epochs }

@@ -11,6 +11,10 @@ public struct AdapterCheckpoint {
     /// base_model_name_or_path when that is a file, else the installed model.
     public let basePath: String
     public let state: CheckpointState?
+    /// For a directory peft saved (no trainer_state.json): which base is used and why, for the
+    /// loader to say on stderr — nothing verifies it (peft records no checksum), and its
+    /// base_model_name_or_path is often a hub name such as google/gemma-3-270m.
+    public let baseNote: String?
 
     public static func isAdapterDirectory(_ path: String) -> Bool {
         FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(PeftAdapterFiles.configFile).path)
@@ -28,6 +32,18 @@ public struct AdapterCheckpoint {
             throw ModelFileError(file: basePath, "the base of the adapters in \(path) is missing")
         }
         if let record = state?.base { try record.verify(basePath, for: path) }
+        if state == nil {
+            let why = named.map { FileManager.default.fileExists(atPath: $0) ? "its base_model_name_or_path"
+                : "base_model_name_or_path \($0) is no file here: the installed model" } ?? "no base named: the installed model"
+            baseNote = "ft-dist: adapters \(path) over \(basePath) (\(why); not verified: peft records no checksum)"
+        } else {
+            baseNote = nil
+        }
+    }
+
+    /// Writes `baseNote`, if any, to stderr.
+    public func announceBase() {
+        if let baseNote { FileHandle.standardError.write(Data((baseNote + "\n").utf8)) }
     }
 
     /// The adapters, read and (for an ft-dist checkpoint) checked against the recorded checksum.

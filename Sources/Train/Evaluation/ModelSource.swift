@@ -75,6 +75,7 @@ public enum ModelSource {
     private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
                                      tokenizerGGUF: String?, kind: InferenceWeights) throws -> LoadedModel {
         let checkpoint = try AdapterCheckpoint(path, state: state)
+        checkpoint.announceBase()
         let file = try ModelFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
         let base = try (state?.options.method == .qlora ? InferenceWeights.quantized : kind).base(file)

@@ -44,6 +44,10 @@ public final class Trainer {
         tokenizerFilesCache = tokenizerFiles
         try options.validate()
         if let problem = options.adapterProblem(config: base.config) { throw MessageError.invalidArgument(problem) }
+        // checked before the first step, not at the first evaluation
+        if options.evalMaxNewTokens >= base.config.contextLength {
+            throw MessageError.invalidArgument("--max-new-tokens \(options.evalMaxNewTokens) leaves no room for a prompt in the model's context of \(base.config.contextLength) tokens")
+        }
         self.options = options
         self.base = base
         self.data = data

@@ -99,7 +99,7 @@ public struct TrainingOptions: Codable, Equatable {
         try check(batchSize >= 1, "--batch-size must be at least 1")
         try check(lr > 0 && lr.isFinite, "--lr must be a positive number")
         try check(warmupSteps >= 0, "--warmup-steps must be 0 or more")
-        try check(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be 0 or more")
+        try check(weightDecay >= 0 && weightDecay.isFinite, "--weight-decay must be a finite number, 0 or more")
         try check(maxGradNorm >= 0 && maxGradNorm.isFinite, "--max-grad-norm must be 0 (off) or more")
         try check(seed >= 0, "--seed must be 0 or more")
         try check(maxSteps.map { $0 >= 1 } ?? true, "--max-steps must be at least 1")

@@ -9,11 +9,13 @@ import Report
 public enum AdapterMerge {
     @discardableResult
     public static func merge(checkpoint path: String, output: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else { throw MessageError("\(path) does not exist") }
         guard AdapterCheckpoint.isAdapterDirectory(path) else {
             throw MessageError("\(path) holds no adapters (no \(PeftAdapterFiles.configFile)): merge takes a LoRA or QLoRA checkpoint")
         }
         try HFDirectoryOutput.checkNewOutput(output)
         let checkpoint = try AdapterCheckpoint(path)
+        checkpoint.announceBase()
         let base = try ModelFile(path: checkpoint.basePath)
         let model = try base.fp32()
         let tokenizer = try HFTokenizerFiles(vocabulary: base.vocabulary())

@@ -90,6 +90,7 @@ public enum ModelExport {
         }
         if r.merge {
             let checkpoint = try AdapterCheckpoint(r.source)
+        if let note = checkpoint.baseNote { log(note) }
             log("merging \(r.source) into \(checkpoint.basePath)")
             let base = try ModelFile(path: checkpoint.basePath)
             let model = try base.fp32()
@@ -139,6 +140,7 @@ public enum ModelExport {
             throw MessageError("adapters are written as f32, f16, bf16 or q8_0 (\(r.type.rawValue) is a mixture for whole models)")
         }
         let checkpoint = try AdapterCheckpoint(r.source)
+        if let note = checkpoint.baseNote { log(note) }
         let base = try ModelFile(path: checkpoint.basePath)
         let adapters = try checkpoint.adapters(for: base.config)
         let writer = LoRAAdapterGGUF.writer(adapters: adapters, name: r.name ?? fineTuned(base.name) + " LoRA",
