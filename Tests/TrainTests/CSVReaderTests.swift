@@ -71,7 +71,12 @@ final class CSVReaderTests: XCTestCase {
         let e = DataFixtures.expectDataError { _ = try CSVReader.read(missing) }
         XCTAssertEqual(e?.file, missing.path)
         XCTAssertNil(e?.line)
-        XCTAssertTrue(e?.description.hasPrefix(missing.path + ": cannot read file") ?? false)
+        XCTAssertEqual(e?.description, missing.path + ": no such file")
+        // a directory named like a split says so, not "NSCocoaErrorDomain error 256"
+        let directory = url.deletingLastPathComponent().appendingPathComponent("dir.csv")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        XCTAssertEqual(DataFixtures.expectDataError { _ = try CSVReader.read(directory) }?.description,
+                       directory.path + ": is a directory, not a file")
     }
 
     func testRealTrainCSVLineNumbers() throws {

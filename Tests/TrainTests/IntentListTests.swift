@@ -49,6 +49,6 @@ final class IntentListTests: XCTestCase {
         let missing = URL(fileURLWithPath: "/nonexistent-ftdist/categories.json")
         let e = DataFixtures.expectDataError { _ = try IntentList.load(missing) }
         XCTAssertEqual(e?.file, "/nonexistent-ftdist/categories.json")
-        XCTAssertTrue(e?.message.hasPrefix("cannot read file") ?? false)
+        XCTAssertEqual(e?.message, "no such file")
     }
 }

@@ -197,7 +197,7 @@ struct ByteCursor {
     mutating func readCount(minimumBytesEach: Int, what: String) throws -> Int {
         let n = try read(UInt64.self)
         guard n <= UInt64(remaining / max(minimumBytesEach, 1)) else {
-            throw ModelFileError(file: file, "\(what) \(n) is impossible for a file of \(bytes.count) bytes")
+            throw ModelFileError(file: file, "\(what) \(n) is impossible for a file of \(bytes.count) bytes (truncated or damaged)")
         }
         return Int(n)
     }

@@ -47,7 +47,7 @@ public enum CSVReader {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DataError(file: url.path, message: "cannot read file (\(error.localizedDescription))")
+            throw DataError(file: url.path, message: unreadableFileReason(url, error))
         }
         return try parse([UInt8](data), file: url.path)
     }

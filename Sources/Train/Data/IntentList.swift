@@ -34,7 +34,7 @@ public struct IntentList: Equatable, Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw DataError(file: url.path, message: "cannot read file (\(error.localizedDescription))")
+            throw DataError(file: url.path, message: unreadableFileReason(url, error))
         }
         let names: [String]
         do {
