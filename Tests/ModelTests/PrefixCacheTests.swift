@@ -74,6 +74,14 @@ final class PrefixCacheTests: XCTestCase {
             reference.append(out)
         }
         XCTAssertEqual(pieces, reference)
+        // a long shared prefix is read in pieces too: continuing it gives the whole prompts' tokens
+        let longPrefix = Array(long.prefix(chunk + 100))
+        let continued = try inference.generateGreedy([Array(long.dropFirst(chunk + 100))], maxNewTokens: 6, stopToken: -1,
+                                                     prefix: try inference.prefixCache(longPrefix))
+        XCTAssertEqual(continued, [reference[0]])
+        XCTAssertThrowsError(try inference.generateGreedy([long + [300]], maxNewTokens: 2, stopToken: 1)) {
+            XCTAssertTrue("\($0)".contains("outside the model's vocabulary"), "\($0)")
+        }
         let context = model.config.contextLength
         for maxNew in [context, Int.max] {
             XCTAssertThrowsError(try inference.generateGreedy([[2, 5]], maxNewTokens: maxNew, stopToken: 1)) {

@@ -24,7 +24,10 @@ extension GemmaInference {
     public func prefixCache(_ prefix: [Int32]) throws -> KVCache {
         let start = Date()
         let cache = KVCache(config: config, capacity: prefix.count)
-        _ = try forwardInPlace([prefix], caches: [cache], logits: .none)
+        // in pieces, as a long prompt is read (no logits wanted from any)
+        for start in stride(from: 0, to: prefix.count, by: Self.prefillChunk) {
+            _ = try forwardInPlace([Array(prefix[start..<min(start + Self.prefillChunk, prefix.count)])], caches: [cache], logits: .none)
+        }
         timing.prefixTokens += prefix.count
         timing.prefixSeconds -= start.timeIntervalSinceNow
         return cache
@@ -44,6 +47,10 @@ extension GemmaInference {
         // before any work, and without overflow for any maxNewTokens
         for p in prompts where maxNewTokens > context || past + p.count > context - maxNewTokens {
             throw ContextExceeded(tokens: past + p.count, newTokens: maxNewTokens, context: context)
+        }
+        // a bad id is reported before a long prompt's first pieces run, not after
+        for p in prompts {
+            if let bad = p.first(where: { $0 < 0 || Int($0) >= v }) { throw TokenOutOfRange(token: bad, vocabulary: v) }
         }
         let caches = prompts.map { p in
             prefix.map { KVCache(continuing: $0, capacity: $0.length + p.count + maxNewTokens) }

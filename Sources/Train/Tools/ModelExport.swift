@@ -90,7 +90,7 @@ public enum ModelExport {
         }
         if r.merge {
             let checkpoint = try AdapterCheckpoint(r.source)
-        if let note = checkpoint.baseNote { log(note) }
+            if let note = checkpoint.baseNote { log(note) }
             log("merging \(r.source) into \(checkpoint.basePath)")
             let base = try ModelFile(path: checkpoint.basePath)
             let model = try base.fp32()
