@@ -63,12 +63,10 @@ public final class GemmaInference {
         precondition(tokens.count == caches.count)
         let c = weights.config
         weights.adapterPass?.training = false
-        for (t, cache) in zip(tokens, caches) where cache.length + t.count > c.contextLength {
-            throw ContextExceeded(tokens: cache.length + t.count, context: c.contextLength)
-        }
-        for (t, cache) in zip(tokens, caches) where cache.length + t.count > cache.capacity { throw CacheFull() }
-        for t in tokens {
-            if let bad = t.first(where: { $0 < 0 || Int($0) >= c.vocabSize }) { throw TokenOutOfRange(token: bad, vocabulary: c.vocabSize) }
+        for (t, cache) in zip(tokens, caches) {
+            if cache.length + t.count > c.contextLength { throw ContextExceeded(tokens: cache.length + t.count, context: c.contextLength) }
+            if cache.length + t.count > cache.capacity { throw CacheFull() }
+            try checkVocabulary(t)
         }
         var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
         for (t, cache) in zip(tokens, caches) {
@@ -142,6 +140,12 @@ public final class GemmaInference {
         logitsBuffer.reserve(wanted.count * c.vocabSize)
         weights.embedding.forward(logitsBuffer.pointer, xn, rows: wanted.count)
         return wanted.count
+    }
+
+    /// Refuses an id outside the vocabulary (the embedding would read past its rows).
+    func checkVocabulary(_ tokens: [Int32]) throws {
+        let v = config.vocabSize
+        if let bad = tokens.first(where: { $0 < 0 || Int($0) >= v }) { throw TokenOutOfRange(token: bad, vocabulary: v) }
     }
 
     /// The logits rows of the last `forwardInPlace`.

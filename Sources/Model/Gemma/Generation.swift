@@ -24,10 +24,7 @@ extension GemmaInference {
     public func prefixCache(_ prefix: [Int32]) throws -> KVCache {
         let start = Date()
         let cache = KVCache(config: config, capacity: prefix.count)
-        // in pieces, as a long prompt is read (no logits wanted from any)
-        for start in stride(from: 0, to: prefix.count, by: Self.prefillChunk) {
-            _ = try forwardInPlace([Array(prefix[start..<min(start + Self.prefillChunk, prefix.count)])], caches: [cache], logits: .none)
-        }
+        _ = try prefill([prefix], caches: [cache], logits: .none)
         timing.prefixTokens += prefix.count
         timing.prefixSeconds -= start.timeIntervalSinceNow
         return cache
@@ -48,10 +45,6 @@ extension GemmaInference {
         for p in prompts where maxNewTokens > context || past + p.count > context - maxNewTokens {
             throw ContextExceeded(tokens: past + p.count, newTokens: maxNewTokens, context: context)
         }
-        // a bad id is reported before a long prompt's first pieces run, not after
-        for p in prompts {
-            if let bad = p.first(where: { $0 < 0 || Int($0) >= v }) { throw TokenOutOfRange(token: bad, vocabulary: v) }
-        }
         let caches = prompts.map { p in
             prefix.map { KVCache(continuing: $0, capacity: $0.length + p.count + maxNewTokens) }
                 ?? KVCache(config: config, capacity: p.count + maxNewTokens)
@@ -61,18 +54,7 @@ extension GemmaInference {
         var spent = GenerationTiming()
         spent.promptTokens = running.reduce(0) { $0 + prompts[$1].count }
         let start = Date()
-        // long prompts in pieces of prefillChunk tokens, each sequence's last piece in the final
-        // forward (the one that gives the logits); prompts of up to prefillChunk tokens — every
-        // evaluation prompt — go in one forward as before
-        let runningPrompts = running.map { prompts[$0] }, runningCaches = running.map { caches[$0] }
-        let lastPieceStarts = runningPrompts.map { max(0, $0.count - Self.prefillChunk) }
-        var offset = 0
-        while lastPieceStarts.contains(where: { $0 > offset }) {
-            let pieces = zip(runningPrompts, lastPieceStarts).map { p, end in Array(p[min(offset, end)..<min(offset + Self.prefillChunk, end)]) }
-            _ = try forwardInPlace(pieces, caches: runningCaches, logits: .none)
-            offset += Self.prefillChunk
-        }
-        _ = try forwardInPlace(zip(runningPrompts, lastPieceStarts).map { Array($0[$1...]) }, caches: runningCaches, logits: .last)
+        _ = try prefill(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
         let prefilled = Date()
         spent.prefillSeconds = prefilled.timeIntervalSince(start)
         var next: [Int32] = [], stillRunning: [Int] = []
@@ -97,6 +79,22 @@ extension GemmaInference {
         spent.decodeSeconds = -prefilled.timeIntervalSinceNow
         timing.add(spent)
         return outputs
+    }
+
+    /// Reads `prompts` into their caches: a prompt of more than prefillChunk tokens in pieces
+    /// (no logits), each prompt's last piece — every evaluation prompt whole — in the final
+    /// forward, whose logit rows (`rows`) it returns. A bad token id is refused before the first
+    /// piece runs, not after.
+    private func prefill(_ prompts: [[Int32]], caches: [KVCache], logits rows: LogitRows) throws -> Int {
+        for p in prompts { try checkVocabulary(p) }
+        let lastPieceStarts = prompts.map { max(0, $0.count - Self.prefillChunk) }
+        var offset = 0
+        while lastPieceStarts.contains(where: { $0 > offset }) {
+            let pieces = zip(prompts, lastPieceStarts).map { p, end in Array(p[min(offset, end)..<min(offset + Self.prefillChunk, end)]) }
+            _ = try forwardInPlace(pieces, caches: caches, logits: .none)
+            offset += Self.prefillChunk
+        }
+        return try forwardInPlace(zip(prompts, lastPieceStarts).map { Array($0[$1...]) }, caches: caches, logits: rows)
     }
 
     /// Prompt tokens per sequence in one prefill forward: the attention's scratch holds

@@ -17,16 +17,14 @@ public func parallelChunks(_ range: Range<Int>, chunk: Int = 1 << 20, threads: I
     guard n > 0 else { return }
     let chunks = (n + chunk - 1) / chunk
     if chunks == 1 { body(0, range.lowerBound, range.upperBound); return }
-    if threads <= 1 {
-        for c in 0..<chunks {
-            let lo = range.lowerBound + c * chunk
-            body(c, lo, min(lo + chunk, range.upperBound))
-        }
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
+    func run(_ c: Int) {
         let lo = range.lowerBound + c * chunk
         body(c, lo, min(lo + chunk, range.upperBound))
+    }
+    if threads <= 1 {
+        for c in 0..<chunks { run(c) }
+    } else {
+        DispatchQueue.concurrentPerform(iterations: chunks, execute: run)
     }
 }
 
