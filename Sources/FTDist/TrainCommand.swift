@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Prompt template with one {text} placeholder (eval and predict use a checkpoint's own).") var promptTemplate = recipe.promptTemplate
     @Option(help: "Checkpoint every N steps (and always at the end; 0: only at the end).") var saveSteps = recipe.saveSteps
     @Option(help: "How many checkpoints to keep.") var keepCheckpoints = recipe.keepCheckpoints
-    @Option(help: "Compare parameter checksums across ranks every N steps (and at the end).") var checkReplicasSteps = recipe.checkReplicasSteps
+    @Option(help: "Compare parameter checksums across ranks every N steps and at the end (0: at the end only).") var checkReplicasSteps = recipe.checkReplicasSteps
     @Option(help: "Validate (loss and generated-label accuracy) every N steps (0: never).") var evalSteps = recipe.evalSteps
     @Option(help: "Hold out N stratified training rows for validation (0: use --eval-samples test rows).") var holdout = recipe.holdout
     @Option(help: "Stratified test rows used for monitoring when there is no hold-out.") var evalSamples = recipe.evalSamples

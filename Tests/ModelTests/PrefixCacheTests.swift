@@ -52,8 +52,10 @@ final class PrefixCacheTests: XCTestCase {
 
     /// A prompt longer than GemmaInference.prefillChunk is read in pieces (bounded attention
     /// scratch), each sequence's last piece giving the logits: the same tokens as a reference
-    /// greedy loop that reads each prompt in one forward, in a batch with a short prompt; more
-    /// tokens than the model's context are refused before any work, whatever --max-new-tokens.
+    /// greedy loop that reads each prompt in one forward (`.all`), in a batch with a short
+    /// prompt, and the same logits from `forward(.last)`, which reads in pieces too; more tokens
+    /// than the model's context or the cache are refused before any work, whatever
+    /// --max-new-tokens.
     func testLongPromptsInPiecesAndTheContextLimit() throws {
         let model = try TinyGemma.load()
         let inference = GemmaInference(model: model)
@@ -64,7 +66,10 @@ final class PrefixCacheTests: XCTestCase {
         var reference: [[Int32]] = []
         for p in prompts {
             let cache = KVCache(config: model.config, capacity: p.count + 6)
-            var logits = try inference.forward([p], caches: [cache], logits: .last)
+            let v = model.config.vocabSize
+            var logits = Array(try inference.forward([p], caches: [cache], logits: .all).suffix(v))
+            let inPieces = try inference.forward([p], caches: [KVCache(config: model.config, capacity: p.count)], logits: .last)
+            for j in 0..<v { XCTAssertEqual(inPieces[j], logits[j], accuracy: 1e-4 * max(1, abs(logits[j])), "logit \(j)") }
             var out: [Int32] = []
             for _ in 0..<6 {
                 let token = Int32(logits.indices.max { logits[$0] < logits[$1] }!)
@@ -92,6 +97,11 @@ final class PrefixCacheTests: XCTestCase {
                                                    caches: [KVCache(config: model.config, capacity: 8)], logits: .last)) {
             XCTAssertTrue("\($0)".contains("\(context + 1) tokens exceed"), "\($0)")
         }
+        let cache = KVCache(config: model.config, capacity: 8)
+        XCTAssertThrowsError(try inference.forward([long], caches: [cache], logits: .last)) {
+            XCTAssertTrue("\($0)".contains("the KV cache is full"), "\($0)")
+        }
+        XCTAssertEqual(cache.length, 0, "nothing was read")
     }
 
     /// `.last` and `.none` let the last layer compute only the rows whose logits are wanted

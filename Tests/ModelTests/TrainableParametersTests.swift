@@ -95,6 +95,10 @@ final class TrainableParametersTests: XCTestCase {
         XCTAssertTrue(passes.allSatisfy { $0.labelCount <= LabelMaskedBatch.maxLabelsPerPass })
         XCTAssertEqual(passes.flatMap { $0.tokens }, long.tokens)
         XCTAssertEqual(passes.flatMap { $0.labels }, long.labels)
+        // a frozen head has no label cap: rows only (12 × 80 rows → 2 passes of at most 512)
+        let frozenHeadPasses = long.memoryBoundedPasses(maxLabels: nil)
+        XCTAssertEqual(frozenHeadPasses.map { $0.tokens.count }, [6, 6])
+        XCTAssertEqual(frozenHeadPasses.flatMap { $0.tokens }, long.tokens)
         // rows: 20 sequences of 40 tokens sharing only <bos> pack into 781 rows, more than 512
         let wide = batch((0..<20).map { example(39, 1, first: Int32(1000 * $0)) })
         XCTAssertEqual(PackedLayout(batch: wide, sharePrefix: true).rows, 1 + 20 * 39)

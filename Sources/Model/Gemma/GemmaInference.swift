@@ -52,8 +52,11 @@ public final class GemmaInference {
 
     /// Append `tokens[i]` to sequence i (cache i) and return logits, row-major [rows, vocab]:
     /// the last new row of each sequence (`.last`) or every new row in order (`.all`).
+    /// With `.last` or `.none`, a sequence of more than `prefillChunk` new tokens is read in
+    /// pieces (bounded attention scratch); `.all` reads every row in one forward.
     public func forward(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> [Float] {
-        let rows = try forwardInPlace(tokens, caches: caches, logits: rowsWanted)
+        let rows = rowsWanted == .all ? try forwardInPlace(tokens, caches: caches, logits: .all)
+            : try prefill(tokens, caches: caches, logits: rowsWanted)
         return Array(UnsafeBufferPointer(start: logitsBuffer.pointer, count: rows * config.vocabSize))
     }
 
@@ -63,11 +66,7 @@ public final class GemmaInference {
         precondition(tokens.count == caches.count)
         let c = weights.config
         weights.adapterPass?.training = false
-        for (t, cache) in zip(tokens, caches) {
-            if cache.length + t.count > c.contextLength { throw ContextExceeded(tokens: cache.length + t.count, context: c.contextLength) }
-            if cache.length + t.count > cache.capacity { throw CacheFull() }
-            try checkVocabulary(t)
-        }
+        for (t, cache) in zip(tokens, caches) { try checkRoom(for: t, in: cache) }
         var rowToken: [Int32] = [], positions: [Int32] = [], starts: [Int] = []
         for (t, cache) in zip(tokens, caches) {
             starts.append(rowToken.count)
@@ -140,6 +139,15 @@ public final class GemmaInference {
         logitsBuffer.reserve(wanted.count * c.vocabSize)
         weights.embedding.forward(logitsBuffer.pointer, xn, rows: wanted.count)
         return wanted.count
+    }
+
+    /// Refuses tokens beyond the model's context or the cache's capacity, and ids outside the
+    /// vocabulary, before any work.
+    func checkRoom(for tokens: [Int32], in cache: KVCache) throws {
+        let context = config.contextLength
+        if cache.length + tokens.count > context { throw ContextExceeded(tokens: cache.length + tokens.count, context: context) }
+        if cache.length + tokens.count > cache.capacity { throw CacheFull() }
+        try checkVocabulary(tokens)
     }
 
     /// Refuses an id outside the vocabulary (the embedding would read past its rows).

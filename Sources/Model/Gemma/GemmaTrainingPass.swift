@@ -83,7 +83,8 @@ public final class GemmaTrainingPass {
         let maxPos = Int(packed.positions.max() ?? 0) + 1
         localRope.reserve(maxPos)
         globalRope.reserve(maxPos)
-        prepareScratch(rows: n, headRows: packed.headRows.count)
+        let headTrained = gradients != nil && weights.embeddingGradientOffset != nil
+        prepareScratch(rows: n, headRows: packed.headRows.count, headTrained: headTrained)
 
         // adapters drop out in training passes only; their masks are keyed by the rows' keys
         weights.adapterPass?.training = backward
@@ -100,7 +101,7 @@ public final class GemmaTrainingPass {
                 for l in 0..<c.layers { layerForward(l, positions: pos.baseAddress!) }
             }
             t1 = Date()
-            lossSum = head(gradients: gradients, lossScale: lossScale)
+            lossSum = head(gradients: gradients, trained: headTrained, lossScale: lossScale)
             t2 = Date()
             if let g = gradients {
                 progress?.stageFinished(0)
@@ -126,7 +127,12 @@ public final class GemmaTrainingPass {
     }
     private var s = Scratch()
 
-    private func prepareScratch(rows n: Int, headRows: Int) {
+    /// Vocabulary rows per slice of a frozen head (FrozenTiedHead.swift); tests make it small.
+    var headSliceRows = frozenHeadSliceRows
+
+    /// The logits scratch: a trained head's chunks of rows over the whole vocabulary, or a
+    /// frozen head's slices of the vocabulary for every row.
+    private func prepareScratch(rows n: Int, headRows: Int, headTrained: Bool) {
         let c = config
         let maxKeys = packed.segments.map(\.keyCount).max() ?? 0
         let maxQ = packed.segments.map(\.rows.count).max() ?? 0
@@ -140,7 +146,7 @@ public final class GemmaTrainingPass {
         s.dKeys = take(maxKeys * c.kvDim); s.dValues = take(maxKeys * c.kvDim)
         s.dp = take(maxQ * maxKeys); s.keyPos = take(maxKeys)
         s.headX = take(headRows * c.hidden); s.headDX = take(headRows * c.hidden)
-        s.logits = take(min(headRows, headChunkRows) * c.vocabSize)
+        s.logits = take(headTrained ? min(headRows, headChunkRows) * c.vocabSize : headRows * min(headSliceRows, c.vocabSize))
         scratch.reserve(next)
     }
 
@@ -244,7 +250,9 @@ public final class GemmaTrainingPass {
     // MARK: head
 
     /// Final norm and tied head at the label rows; seeds dResid (zero elsewhere) for the backward.
-    private func head(gradients: UnsafeMutablePointer<Float>?, lossScale: Float) -> Double {
+    /// A trained head (full fine-tuning's backward) needs the whole softmax for dE; otherwise
+    /// the head is read in slices once (FrozenTiedHead.swift).
+    private func head(gradients: UnsafeMutablePointer<Float>?, trained: Bool, lossScale: Float) -> Double {
         let c = config, hFinal = acts.resid(c.layers), rowsL = packed.headRows.count
         let x = sp(s.headX), hRaw = sp(s.headDX)
         // gather the final residual rows, normalise them (rstd kept in dX scratch)
@@ -252,9 +260,16 @@ public final class GemmaTrainingPass {
         let rstd = sp(s.dX)
         rmsNormForward(x, rstd, hRaw, weights.finalNorm.g, rows: rowsL, width: c.hidden, eps: c.rmsEps)
         let dxNormed = sp(s.dDown)  // [L, C], free until the layer backward
-        let grad = gradients.map { HeadGradient(dx: dxNormed, gradients: $0, lossScale: lossScale) }
-        let loss = tiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets,
-                                        logits: sp(s.logits), vocab: c.vocabSize, width: c.hidden, gradient: grad)
+        let loss: Double
+        if trained, let g = gradients {
+            loss = tiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets, logits: sp(s.logits),
+                                        vocab: c.vocabSize, width: c.hidden,
+                                        gradient: HeadGradient(dx: dxNormed, gradients: g, lossScale: lossScale))
+        } else {
+            loss = frozenTiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets, logits: sp(s.logits),
+                                              sliceRows: headSliceRows, vocab: c.vocabSize, width: c.hidden,
+                                              dx: gradients == nil ? nil : dxNormed, lossScale: lossScale)
+        }
         if let g = gradients {
             // back through the final norm, scattered into the residual gradient
             let dResid = sp(s.dResid)

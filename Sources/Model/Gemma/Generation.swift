@@ -84,9 +84,9 @@ extension GemmaInference {
     /// Reads `prompts` into their caches: a prompt of more than prefillChunk tokens in pieces
     /// (no logits), each prompt's last piece — every evaluation prompt whole — in the final
     /// forward, whose logit rows (`rows`) it returns. A bad token id is refused before the first
-    /// piece runs, not after.
-    private func prefill(_ prompts: [[Int32]], caches: [KVCache], logits rows: LogitRows) throws -> Int {
-        for p in prompts { try checkVocabulary(p) }
+    /// piece runs, not after (as are prompts beyond the context or their cache).
+    func prefill(_ prompts: [[Int32]], caches: [KVCache], logits rows: LogitRows) throws -> Int {
+        for (p, cache) in zip(prompts, caches) { try checkRoom(for: p, in: cache) }
         let lastPieceStarts = prompts.map { max(0, $0.count - Self.prefillChunk) }
         var offset = 0
         while lastPieceStarts.contains(where: { $0 > offset }) {

@@ -14,6 +14,9 @@ public final class KVCache {
         storage = FloatBuffer(count: config.layers * 2 * capacity * config.kvDim)
     }
 
+    /// The memory a cache of this capacity holds (each `copy()` as much again).
+    public var bytes: Int { layers * 2 * capacity * kvDim * MemoryLayout<Float>.stride }
+
     @inline(__always) func keys(_ layer: Int) -> UnsafeMutablePointer<Float> { storage.pointer + (2 * layer) * capacity * kvDim }
     @inline(__always) func values(_ layer: Int) -> UnsafeMutablePointer<Float> { storage.pointer + (2 * layer + 1) * capacity * kvDim }
 

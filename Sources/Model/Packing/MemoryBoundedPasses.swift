@@ -3,7 +3,9 @@
 /// 270M model) and the head's logits with its label positions (1 MB each). Passes are capped
 /// so that a rank's peak memory stays under 5 GB whatever the batch: a shard over the caps is
 /// cut into consecutive parts. Exact: the gradients of the parts add up, each scaled by the
-/// global label count. A typical shard of 16 (≈420 rows, ≈110 labels) is one pass.
+/// global label count. A typical shard of 16 (≈420 rows, ≈110 labels) is one pass. The label
+/// cap is for a trained head's logits only: a frozen head (LoRA, QLoRA, passes without a
+/// backward) holds a slice of them (FrozenTiedHead.swift) and passes `maxLabels: nil`.
 ///
 /// The row count mirrors PackedLayout: each part shares the common token prefix of its
 /// sequences (up to the first labelled position), so its rows are the prefix once plus every
@@ -13,8 +15,9 @@ extension LabelMaskedBatch {
     public static let maxLabelsPerPass = 128
 
     /// Consecutive parts of this batch, each within the caps (a single sequence over them
-    /// still forms a part of its own).
-    public func memoryBoundedPasses() -> [LabelMaskedBatch] {
+    /// still forms a part of its own); `maxLabels` nil: rows only.
+    public func memoryBoundedPasses(maxLabels: Int? = maxLabelsPerPass) -> [LabelMaskedBatch] {
+        let maxLabels = maxLabels ?? Int.max
         var parts: [LabelMaskedBatch] = []
         var current: [Int] = []  // indices of the sequences in the part being built
         var rows = 0, labels = 0, prefix = 0
@@ -30,7 +33,7 @@ extension LabelMaskedBatch {
             }
             // rows after sharing the common prefix (an upper bound of PackedLayout's count)
             let partRows = rows + ids.count - current.count * p
-            if !current.isEmpty && (partRows > Self.maxRowsPerPass || labels + l > Self.maxLabelsPerPass) {
+            if !current.isEmpty && (partRows > Self.maxRowsPerPass || labels + l > maxLabels) {
                 parts.append(subset(current))
                 current = []
                 rows = 0

@@ -104,6 +104,12 @@ public final class QuantizedProjection: TokenEmbedding {
         }
     }
 
+    public func fp32Rows(_ first: Int, count: Int) -> UnsafePointer<Float> {
+        scratch.reserve(count * inputs)
+        dequantize(rows: first, count: count, into: scratch.pointer)
+        return UnsafePointer(scratch.pointer)
+    }
+
     public func embed(_ token: Int32, scale: Float, into dst: UnsafeMutablePointer<Float>) {
         Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + Int(token) * rowBytes, count: rowBytes),
                        count: inputs, into: dst)

@@ -52,7 +52,7 @@ public struct EvaluationRun {
         let (intents, rows) = try examples()
         guard !rows.isEmpty else { throw MessageError.invalidArgument("\(split): no examples to evaluate") }
         let loadStart = Date()
-        let loaded = try ModelSource.load(modelPath, weights: weights)
+        let loaded = try ModelSource.load(modelPath, weights: weights, announce: comm.isRoot)
         if comm.isRoot { log(String(format: "model loaded in %.1f s; evaluating %d examples of %@ on %d rank(s)", Date().timeIntervalSince(loadStart), rows.count, split, comm.size)) }
         // the checkpoint's own prompt template (the default for a GGUF)
         var evaluator = Evaluator(weights: loaded.weights, tokenizer: loaded.tokenizer, template: loaded.template, comm: comm)

@@ -64,7 +64,9 @@ public struct IntentPredictor {
         let base = KVCache(config: inference.config, capacity: prompt.count + (allTargets.map(\.count).max() ?? 0))
         let promptLogits = try inference.forward([prompt], caches: [base], logits: .last)
         var scored: [Ranked] = []
-        let chunk = 16
+        // 16 intents at a time, each from its own copy of the prompt's cache: fewer for a long
+        // message, so the copies stay within about 1 GB (a 30,000-token prompt's is 1.1 GB)
+        let chunk = max(1, min(16, (1 << 30) / base.bytes))
         for start in stride(from: 0, to: intents.count, by: chunk) {
             let names = Array(intents.names[start..<min(start + chunk, intents.count)])
             let targets = Array(allTargets[start..<min(start + chunk, intents.count)])

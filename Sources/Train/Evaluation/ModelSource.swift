@@ -26,7 +26,10 @@ public struct LoadedModel {
 public enum ModelSource {
     /// `weights`: fp32 (the default) or kept in quantized blocks (InferenceWeights); an
     /// adapter checkpoint trained with --method qlora always keeps its base quantized.
-    public static func load(_ path: String, tokenizerGGUF: String? = nil, weights kind: InferenceWeights = .fp32) throws -> LoadedModel {
+    /// `announce`: say on stderr which base a peft adapter directory goes with (false on every
+    /// MPI rank but the first, so the note appears once).
+    public static func load(_ path: String, tokenizerGGUF: String? = nil, weights kind: InferenceWeights = .fp32,
+                            announce: Bool = true) throws -> LoadedModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw ModelFileError(file: path, "no such file or directory")
@@ -42,7 +45,7 @@ public enum ModelSource {
         // the run's own prompt: a model answers in the template it was trained on
         let template = try PromptTemplate(state?.options.promptTemplate ?? PromptTemplate.defaultTemplate)
         if FileManager.default.fileExists(atPath: path + "/" + PeftAdapterFiles.configFile) {
-            return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF, kind: kind)
+            return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF, kind: kind, announce: announce)
         }
         let model = try GemmaModel(hfDirectory: path)
         // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an error
@@ -73,9 +76,9 @@ public enum ModelSource {
     /// the base_model_name_or_path of adapter_config.json when it is a file, else the installed
     /// model.
     private static func loadAdapters(_ path: String, state: CheckpointState?, template: PromptTemplate,
-                                     tokenizerGGUF: String?, kind: InferenceWeights) throws -> LoadedModel {
+                                     tokenizerGGUF: String?, kind: InferenceWeights, announce: Bool) throws -> LoadedModel {
         let checkpoint = try AdapterCheckpoint(path, state: state)
-        checkpoint.announceBase()
+        if announce { checkpoint.announceBase() }
         let file = try ModelFile(path: checkpoint.basePath)
         // the base the adapters were trained on: QLoRA's stays quantized, LoRA's is fp32
         let base = try (state?.options.method == .qlora ? InferenceWeights.quantized : kind).base(file)

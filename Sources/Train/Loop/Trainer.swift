@@ -68,6 +68,9 @@ public final class Trainer {
         }
         exchange.overlapWithBackward(trainable, mode: options.overlap)
         optimizer = AdamW(for: trainable, weightDecay: Float(options.weightDecay))
+        guard options.batchSize <= data.train.count else {
+            throw MessageError.invalidArgument("--batch-size \(options.batchSize) is larger than the \(data.train.count) training examples")
+        }
         plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
                              seed: options.seed)
         schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
@@ -136,7 +139,9 @@ public final class Trainer {
         // the last one reports its backward stages to the exchange (when it overlaps)
         var lossSum = 0.0, packedRows = 0
         var timings = GemmaTrainingPass.Timings()
-        let parts = LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses()
+        // a frozen head's logits need no label cap (FrozenTiedHead.swift)
+        let labelCap = pass.weights.embeddingGradientOffset == nil ? nil : LabelMaskedBatch.maxLabelsPerPass
+        let parts = LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses(maxLabels: labelCap)
         for (i, part) in parts.enumerated() {
             let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true,
                              progress: i == parts.count - 1 ? exchange.backwardProgress : nil)
@@ -200,15 +205,15 @@ public final class Trainer {
     }
 
     /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
-    /// the ranks split the examples and all-reduce the sums. Passes obey the same memory caps
-    /// as training steps.
+    /// the ranks split the examples and all-reduce the sums. Passes obey the same row cap as
+    /// training steps (no label cap: without a backward the head is read in slices).
     public func evaluationLoss(_ examples: [TokenizedExample], batchSize: Int = 16) throws -> Double {
         let mine = try BatchPlan.shardRange(count: examples.count, rank: comm.rank, size: comm.size)
         var sums = [0.0, 0.0]
         var start = mine.lowerBound
         while start < mine.upperBound {
             let end = min(start + batchSize, mine.upperBound)
-            for part in LabelMaskedBatch(Array(examples[start..<end])).memoryBoundedPasses() {
+            for part in LabelMaskedBatch(Array(examples[start..<end])).memoryBoundedPasses(maxLabels: nil) {
                 let r = pass.run(part, lossScale: 1, backward: false)
                 sums[0] += r.lossSum
                 sums[1] += Double(r.labelCount)
