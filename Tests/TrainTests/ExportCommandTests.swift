@@ -107,6 +107,7 @@ final class ExportCommandTests: XCTestCase {
         try refused([dir.appendingPathComponent("missing.gguf").path, "--output", out], "no such file")
         try refused([model, "--output", dir.appendingPathComponent("no/such/dir/x.gguf").path], "does not exist")
         try refused([model, "--type", "q3_k", "--output", out], "q3_k")
+        try refused([model, "--name", " ", "--output", out], "--name is empty")
         try refused([model, "--merge", "--output", out], "holds no adapters")
         try refused([model, "--to", "hf", "--type", "q8_0", "--output", out], "--to hf writes fp32")
         try refused([dir.path, "--output", out], "neither a model directory")

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 @testable import Train
 import XCTest
 
@@ -29,5 +30,22 @@ final class TrainingOptionsTests: XCTestCase {
         XCTAssertEqual(o.trajectoryKey(), TrainingOptions(modelPath: "", dataDir: "", output: "").trajectoryKey())
         XCTAssertThrowsError(try JSONDecoder().decode(TrainingOptions.self, from: Data(#"{"epochs":3}"#.utf8)),
                              "the paths are required")
+    }
+
+    /// Flags that only the data or the model can refute: a global batch larger than the
+    /// training split, and --max-new-tokens beyond the model's context; one message, a
+    /// non-zero exit, no run directory.
+    func testTrainRefusesWhatTheDataOrTheModelCannotHold() throws {
+        let dir = try temporaryDirectory("train-bad")
+        let model = try TinyRun.model(in: dir)
+        for (flags, message) in [(["--batch-size", "20000"], "--batch-size 20000 is larger than the 10003 training examples"),
+                                 (["--max-new-tokens", "100000000"], "context")] {
+            let out = dir.appendingPathComponent("run")
+            let r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path] + flags)
+            XCTAssertNotEqual(r.status, 0, "\(flags)")
+            XCTAssertTrue(r.stderr.contains(message), "\(flags): \(r.stderr)")
+            XCTAssertFalse(r.stderr.contains("Fatal error"), "\(flags)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(flags): nothing may be written")
+        }
     }
 }
