@@ -37,22 +37,24 @@ struct ExportCommand: ParsableCommand {
 
     func validate() throws {
         if output.isEmpty { throw ValidationError("--output is empty: name the file (GGUF) or directory (hf) to write") }
-        if let name, name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--name is empty: give the model a name, or leave --name out for the default") }
+        if let name, name.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw ValidationError("--name is empty: give the model a name, or leave --name out for the default") }
     }
 
     func run() throws {
-        // Ctrl-C or a kill while writing: remove the half-written temporary output, then exit
+        // Ctrl-C or a kill while writing: remove the half-written temporary output, then exit.
+        // Every stderr line goes through `stderrLock`; whoever writes the last line (the
+        // handler's message, or an error) keeps it until the process ends, so nothing follows.
         let temporaries = ModelExport.temporaryPaths(for: output)
-        // the handler keeps this lock until it exits, so no progress line follows its message
         let stderrLock = NSLock()
+        var finished = false  // the output is complete (renamed into place): nothing to take back
         var sources: [DispatchSourceSignal] = []
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler {
-                stderrLock.lock()
                 for path in temporaries { try? FileManager.default.removeItem(atPath: path) }
-                FileHandle.standardError.write(Data("ft-dist: export interrupted; nothing was written\n".utf8))
+                stderrLock.lock()
+                if !finished { FileHandle.standardError.write(Data("ft-dist: export interrupted; nothing was written\n".utf8)) }
                 Foundation.exit(128 + sig)
             }
             source.resume()
@@ -60,11 +62,17 @@ struct ExportCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
         try runReportingErrors {
-            let request = ModelExport.Request(source: source, format: to, type: type, merge: merge, output: output, name: name)
-            let summary = try ModelExport.run(request) { line in
-                stderrLock.withLock { FileHandle.standardError.write(Data("[export] \(line)\n".utf8)) }
+            do {
+                let request = ModelExport.Request(source: source, format: to, type: type, merge: merge, output: output, name: name)
+                let summary = try ModelExport.run(request) { line in
+                    stderrLock.withLock { FileHandle.standardError.write(Data("[export] \(line)\n".utf8)) }
+                }
+                stderrLock.withLock { finished = true }
+                print(summary)
+            } catch {
+                stderrLock.lock()  // the error line is the last one
+                throw error
             }
-            print(summary)
         }
     }
 }

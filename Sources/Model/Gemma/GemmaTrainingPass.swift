@@ -83,7 +83,7 @@ public final class GemmaTrainingPass {
         let maxPos = Int(packed.positions.max() ?? 0) + 1
         localRope.reserve(maxPos)
         globalRope.reserve(maxPos)
-        let headTrained = gradients != nil && weights.embeddingGradientOffset != nil
+        let headTrained = gradients != nil && trainsHead
         prepareScratch(rows: n, headRows: packed.headRows.count, headTrained: headTrained)
 
         // adapters drop out in training passes only; their masks are keyed by the rows' keys
@@ -126,6 +126,11 @@ public final class GemmaTrainingPass {
         var keyPos = 0, headX = 0, headDX = 0, logits = 0
     }
     private var s = Scratch()
+
+    /// Whether the tied embedding (and so the head) is trained: a backward pass then needs the
+    /// whole softmax of every label row (TiedHead.swift); otherwise the head is read in slices
+    /// and a pass's label rows need no cap (FrozenTiedHead.swift).
+    public var trainsHead: Bool { weights.embeddingGradientOffset != nil }
 
     /// Vocabulary rows per slice of a frozen head (FrozenTiedHead.swift); tests make it small.
     var headSliceRows = frozenHeadSliceRows

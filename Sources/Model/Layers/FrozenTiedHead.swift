@@ -3,7 +3,7 @@ import Foundation
 
 /// The tied output head with cross-entropy when E gets no gradient — LoRA and QLoRA training
 /// passes, and every pass without a backward. Shapes: x [L, C] (final-normed hidden states),
-/// E [V, C], logits [L, sliceRows], dx [L, C]. Returns Σ cross-entropy over the L rows.
+/// E [V, C], logits [L, min(sliceRows, V)], dx [L, C]. Returns Σ cross-entropy over the L rows.
 ///
 /// E is read in slices of `sliceRows` vocabulary rows, each slice once: its logits are
 /// computed, folded into every row's running max m and Σ exp (an online softmax), and — with
@@ -11,7 +11,8 @@ import Foundation
 ///   logits_s = x · E_sᵀ;  m' = max(m, max logits_s);  Σ and dx scaled by exp(m − m');
 ///   p = exp(logits_s − m');  Σ += Σ_j p;  dx += p · E_s
 /// and at the end loss = m + log Σ − logit[target], dx = (dx / Σ − E[target]) · lossScale.
-/// The same numbers as TiedHead.swift's two passes, in another summation order. Why: the
+/// The same numbers as TiedHead.swift's two passes up to rounding (another summation order,
+/// and the rescaling factors). Why: the
 /// whole vocabulary's logits (1 MB per row) never exist, so these passes need no cap on their
 /// label rows, and a quantized E is dequantized once per pass instead of once per product.
 func frozenTiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any TokenEmbedding, targets: [Int32],
@@ -38,10 +39,12 @@ func frozenTiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any TokenEmbeddin
                         if t >= 0 && t < count { targetLogits[r] = row[t] }
                         let sliceMax = rowMax(row, count: count)
                         if sliceMax > maxes[r] {
-                            // exp(−∞) = 0 on the first slice: Σ and dx start from zero anyway
-                            let f = fastExp(maxes[r] - sliceMax)
-                            sums[r] *= Double(f)
-                            if let dx { scaleRow(dx + r * c, by: f, count: c) }
+                            // on the first slice Σ and dx are still zero: nothing to rescale
+                            if maxes[r] > -.infinity {
+                                let f = fastExp(maxes[r] - sliceMax)
+                                sums[r] *= Double(f)
+                                if let dx { scaleRow(dx + r * c, by: f, count: c) }
+                            }
                             maxes[r] = sliceMax
                         }
                         sums[r] += expSum(row, count: count, shift: maxes[r], storing: dx != nil)

@@ -3,7 +3,8 @@ import Foundation
 
 /// The tied output head with cross-entropy, evaluated only at the rows that carry a loss —
 /// here for a head that is trained (full fine-tuning's backward: dE needs every row's whole
-/// softmax; a frozen head reads E in slices instead, FrozenTiedHead.swift). Shapes: x [L, C] (final-normed hidden states), E [V, C] (the head: a projection C → V),
+/// softmax; a frozen head reads E in slices instead, FrozenTiedHead.swift).
+/// Shapes: x [L, C] (final-normed hidden states), E [V, C] (the head: a projection C → V),
 /// logits [min(L, chunk), V]. Returns Σ cross-entropy over the L rows. With `gradient`, the
 /// logits are overwritten by dlogits = (softmax − onehot) · lossScale, then the head's backward
 /// gives dx = dlogits · E and, when the embedding is trained, adds dE += dlogitsᵀ · x.

@@ -48,6 +48,9 @@ public final class Trainer {
         if options.evalMaxNewTokens >= base.config.contextLength {
             throw MessageError.invalidArgument("--max-new-tokens \(options.evalMaxNewTokens) leaves no room for a prompt in the model's context of \(base.config.contextLength) tokens")
         }
+        guard options.batchSize <= data.train.count else {
+            throw MessageError.invalidArgument("--batch-size \(options.batchSize) is larger than the \(data.train.count) training examples")
+        }
         self.options = options
         self.base = base
         self.data = data
@@ -68,9 +71,6 @@ public final class Trainer {
         }
         exchange.overlapWithBackward(trainable, mode: options.overlap)
         optimizer = AdamW(for: trainable, weightDecay: Float(options.weightDecay))
-        guard options.batchSize <= data.train.count else {
-            throw MessageError.invalidArgument("--batch-size \(options.batchSize) is larger than the \(data.train.count) training examples")
-        }
         plan = try BatchPlan(exampleCount: data.train.count, globalBatchSize: options.batchSize, epochs: options.epochs,
                              seed: options.seed)
         schedule = LearningRateSchedule(kind: options.scheduler, baseLR: options.lr, warmupSteps: options.warmupSteps,
@@ -140,7 +140,7 @@ public final class Trainer {
         var lossSum = 0.0, packedRows = 0
         var timings = GemmaTrainingPass.Timings()
         // a frozen head's logits need no label cap (FrozenTiedHead.swift)
-        let labelCap = pass.weights.embeddingGradientOffset == nil ? nil : LabelMaskedBatch.maxLabelsPerPass
+        let labelCap = pass.trainsHead ? LabelMaskedBatch.maxLabelsPerPass : nil
         let parts = LabelMaskedBatch(mine.map { examples[$0] }).memoryBoundedPasses(maxLabels: labelCap)
         for (i, part) in parts.enumerated() {
             let r = pass.run(part, lossScale: 1 / Float(max(globalLabels, 1)), backward: true,
