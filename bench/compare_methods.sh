@@ -50,6 +50,7 @@ rows = [
     ["step vs full (np=1)"] + [f"{s[k] / s['full-np1']:.2f}×" for k in cols] + ([f"{sp / s['full-np1']:.2f}×"] if peer else []),
     ["throughput vs the peft peer"] + ([f"{sp / s[k]:.2f}×" for k in cols] + ["1×"] if peer else ["—"] * 4),
     ["forward / head / backward (s)"] + [" / ".join(f"{med(b['medianSplit'][p] for b in runs[k]):.2f}" for p in ("forward", "head", "backward")) for k in cols] + (["—"] if peer else []),
+    ["of it the adapters' own work (s)"] + [f"{med(b['medianSplit'].get('adapters') or 0 for b in runs[k]):.2f}" if runs[k][0]['medianSplit'].get('adapters') is not None else "—" for k in cols] + (["—"] if peer else []),
     ["exchange + norm + AdamW (s)"] + [f"{med(b['medianSplit']['allReduce'] + b['medianSplit']['gradNorm'] + b['medianSplit']['adamW'] for b in runs[k]):.3f}" for k in cols] + (["—"] if peer else []),
     ["trained parameters"] + [f"{runs[k][-1].get('trainableParameters', 0):,}" for k in cols] + (["3,796,992"] if peer else []),
     ["peak RSS per rank (GB)"] + [", ".join(gb(x) for x in runs[k][-1]["peakRSSBytesPerRank"]) for k in cols] + (["—"] if peer else []),

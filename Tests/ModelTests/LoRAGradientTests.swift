@@ -71,6 +71,21 @@ final class LoRAGradientTests: XCTestCase {
         }
     }
 
+    /// A LoRA pass reports the time its adapters took (dropout and the rank-r products, a part
+    /// of the blocks' forward and backward); a pass without adapters reports none.
+    func testAdapterTimeIsAPartOfTheBlocks() throws {
+        let model = try TinyGemma.load()
+        let batch = GradientCheckTests.batch()
+        let lora = GemmaTrainingPass(model: model, trainable: Self.adapters(model, dropout: 0.1), seed: 5)
+            .run(batch, lossScale: 1, backward: true).timings
+        XCTAssertGreaterThan(lora.adapters, 0)
+        XCTAssertLessThan(lora.adapters, lora.forward + lora.backward)
+        let full = GemmaTrainingPass(model: model, trainable: TrainableParameters(.full, of: model))
+            .run(batch, lossScale: 1, backward: true).timings
+        XCTAssertEqual(full.adapters, 0)
+        XCTAssertEqual((lora + full).adapters, lora.adapters)
+    }
+
     /// The base is frozen: no projection, norm or embedding of it has a gradient offset, so no
     /// weight-gradient product is ever computed for it.
     func testTheBaseIsFrozen() throws {

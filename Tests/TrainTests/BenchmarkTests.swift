@@ -53,6 +53,17 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertNil(b.plainMPIAllReduceSeconds)
         XCTAssertTrue(text.contains(String(format: "seconds per global batch of 16  %.3f", b.medianStepSeconds)), text)
         XCTAssertFalse(text.contains("longest wait"), text)
+        XCTAssertNil(b.medianSplit.adapters, "full fine-tuning has no adapters")
+    }
+
+    /// With adapters, the split names their share of forward + backward.
+    func testLoRAReportsItsAdapters() throws {
+        let (b, text) = try bench(ranks: 1, extra: ["--method", "lora", "--lora-rank", "4"])
+        checkConsistency(b, ranks: 1)
+        let adapters = try XCTUnwrap(b.medianSplit.adapters)
+        XCTAssertGreaterThan(adapters, 0)
+        XCTAssertLessThan(adapters, b.stepSeconds.max()!)
+        XCTAssertTrue(text.contains(String(format: "the adapters' own work (dropout, rank-r products): %.3f s", adapters)), text)
     }
 
     /// A --json path that cannot be written fails before the steps, not after minutes of them.

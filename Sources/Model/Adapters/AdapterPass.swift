@@ -16,6 +16,9 @@ public final class AdapterPass {
     /// One key per packed row (training passes).
     var rowKeys: UnsafePointer<UInt64>?
     let scratch = GrowableBuffer()
+    /// Seconds spent in the adapters' own work — dropout and the rank-r products, not the
+    /// base projections they wrap — since the training pass began (its `Timings.adapters`).
+    var seconds = 0.0
 
     public init(seed: Int) { self.seed = UInt64(bitPattern: Int64(seed)) }
 

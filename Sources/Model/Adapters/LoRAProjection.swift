@@ -1,4 +1,5 @@
 import CBLAS
+import Dispatch
 
 /// A projection with a low-rank adapter, as peft computes it: y = base(x) + s · B (A x̃) with
 /// x̃ = dropout(x) in training passes, x otherwise. A [r, in] and B [out, r] live in the
@@ -88,6 +89,8 @@ public final class LoRAProjection: Projection {
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         base.forward(y, x, rows: n)
         guard n > 0 else { return }
+        let start = DispatchTime.now()
+        defer { pass.seconds += start.secondsUntilNow }
         let s = scratch(rows: n), drops = dropsOut
         let input = drops ? UnsafePointer(s.xd) : x
         // per piece of rows: x̃ = dropout(x);  u = x̃ Aᵀ [n, r];  y += s · u Bᵀ
@@ -106,6 +109,7 @@ public final class LoRAProjection: Projection {
         let s = scratch(rows: n), drops = dropsOut
         let input = drops ? UnsafePointer(s.xd) : x
         let gA = gradients + aOffset, gB = gradients + bOffset
+        var start = DispatchTime.now()
         // everything that reads x comes before the base writes dx (dx may be x's buffer)
         // per piece of rows: x̃ and m;  u = x̃ Aᵀ [n, r];  du = s · dy B [n, r]
         pieces(n) { lo, hi in
@@ -125,7 +129,10 @@ public final class LoRAProjection: Projection {
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(rank), Int32(hi - lo), Int32(n),
                         1, s.du, Int32(rank), input + lo, Int32(inputs), 1, gA + lo, Int32(inputs))
         }
+        pass.seconds += start.secondsUntilNow
         base.backward(dx: dx, dy: dy, x: x, rows: n, accumulate: accumulate, gradients: gradients)
+        start = DispatchTime.now()
+        defer { pass.seconds += start.secondsUntilNow }
         // per piece of rows: dx += (du A) ⊙ m, the adapter's path back to x (without dropout
         // m = 1 and the product adds into dx directly)
         pieces(n) { lo, hi in
@@ -141,4 +148,9 @@ public final class LoRAProjection: Projection {
             for i in stride(from: 0, to: (hi - lo) * inputs, by: 8) { store8(load8(d + i) + load8(t + i) * load8(m + i), d + i) }
         }
     }
+}
+
+extension DispatchTime {
+    /// Seconds from this time to now.
+    var secondsUntilNow: Double { Double(DispatchTime.now().uptimeNanoseconds - uptimeNanoseconds) / 1e9 }
 }

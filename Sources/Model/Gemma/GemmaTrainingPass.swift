@@ -39,16 +39,19 @@ public final class GemmaTrainingPass {
     private var config: GemmaConfig { weights.config }
 
     /// Wall-clock split of a pass: blocks forward, head (forward and backward, with the
-    /// cross-entropy), blocks backward (with the embedding gradient).
+    /// cross-entropy), blocks backward (with the embedding gradient); and the part of forward
+    /// and backward spent in the adapters' own work (0 without adapters).
     public struct Timings: Codable, Equatable {
-        public var forward = 0.0, head = 0.0, backward = 0.0
-        public init(forward: Double = 0, head: Double = 0, backward: Double = 0) {
+        public var forward = 0.0, head = 0.0, backward = 0.0, adapters = 0.0
+        public init(forward: Double = 0, head: Double = 0, backward: Double = 0, adapters: Double = 0) {
             self.forward = forward
             self.head = head
             self.backward = backward
+            self.adapters = adapters
         }
         public static func + (a: Timings, b: Timings) -> Timings {
-            Timings(forward: a.forward + b.forward, head: a.head + b.head, backward: a.backward + b.backward)
+            Timings(forward: a.forward + b.forward, head: a.head + b.head, backward: a.backward + b.backward,
+                    adapters: a.adapters + b.adapters)
         }
     }
 
@@ -88,6 +91,7 @@ public final class GemmaTrainingPass {
 
         // adapters drop out in training passes only; their masks are keyed by the rows' keys
         weights.adapterPass?.training = backward
+        weights.adapterPass?.seconds = 0
         var t0 = Date(), t1 = t0, t2 = t0, lossSum = 0.0
         packed.rowKeys.withUnsafeBufferPointer { keys in
             weights.adapterPass?.rowKeys = keys.baseAddress
@@ -114,7 +118,8 @@ public final class GemmaTrainingPass {
                 embeddingBackward(gradients: g, progress: progress)
             }
         }
-        let timings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2))
+        let timings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2),
+                              adapters: weights.adapterPass?.seconds ?? 0)
         return Result(lossSum: lossSum, labelCount: packed.targets.count, packedRows: n, timings: timings)
     }
 

@@ -184,7 +184,8 @@ public final class Trainer {
                                 optimizerSeconds: afterUpdate.timeIntervalSince(afterReduce),
                                 rssBytes: ResourceUsage.currentRSSBytes(),
                                 rows: rows.map { data.train[$0].row }, gradNormSeconds: afterNorm.timeIntervalSince(afterReduce),
-                                waitSeconds: waitSeconds)
+                                waitSeconds: waitSeconds,
+                                adapterSeconds: options.method == .full ? nil : timings.adapters)
         history.append(record)
         return record
     }

@@ -30,10 +30,12 @@ public enum Benchmark {
             records.append(r)
             computedRows.append(rows[0])
             longestWaits.append(wait[0])
-            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f, exchange %.3f of which exposed %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
-                       i + 1, steps, r.seconds, r.forwardSeconds, r.headSeconds, r.backwardSeconds, r.allReduceSeconds,
-                       r.exposedExchangeSeconds, r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens,
-                       Double(r.rssBytes) / 1e9))
+            let adapters = r.adapterSeconds.map { String(format: " (adapters %.3f of forward + backward)", $0) } ?? ""
+            log(String(format: "bench step %d/%d: %.3f s (forward %.3f, head %.3f, backward %.3f", i + 1, steps, r.seconds,
+                       r.forwardSeconds, r.headSeconds, r.backwardSeconds) + adapters
+                + String(format: ", exchange %.3f of which exposed %.3f, optimizer %.3f; longest wait for the slowest rank %.3f); %d rows on this rank, %d label positions in the batch; RSS %.2f GB",
+                         r.allReduceSeconds, r.exposedExchangeSeconds, r.optimizerSeconds, wait[0], r.packedRows, r.labelTokens,
+                         Double(r.rssBytes) / 1e9))
         }
         var networkBytesPerStep: Double?
         if comm.size > 1, let before = sentBefore, let after = NetworkCounters.bytesSent() {
@@ -65,6 +67,8 @@ public enum Benchmark {
         split.forward = median(measured.map(\.forwardSeconds))
         split.head = median(measured.map(\.headSeconds))
         split.backward = median(measured.map(\.backwardSeconds))
+        let adapterTimes = measured.compactMap(\.adapterSeconds)
+        if !adapterTimes.isEmpty { split.adapters = median(adapterTimes) }
         split.allReduce = median(measured.map(\.allReduceSeconds))
         split.optimizer = median(measured.map(\.optimizerSeconds))
         split.wait = median(afterWarmUp(longestWaits))

@@ -12,6 +12,9 @@ public struct BenchmarkReport: Codable {
         /// Rank 0's exchange time beyond its own compute and its wait for the slowest rank:
         /// the communication the backward pass did not hide (`allReduce` − its own wait).
         public var exposedExchange: Double? = nil
+        /// The part of forward and backward spent in the adapters' own work (dropout and the
+        /// rank-r products; LoRA and QLoRA only).
+        public var adapters: Double? = nil
     }
     public var ranks: Int
     public var transport: String

@@ -15,6 +15,9 @@ public enum BenchmarkTable {
                       r.computedGFLOPPerStep, r.computedGFLOPPerSecond, 100 * r.fractionOfPeak, r.ranks, r.sgemmPeakGFLOPPerSecond)
         out += String(format: "  split: forward %.3f, head %.3f, backward %.3f, gradient exchange %.3f, norm %.3f + AdamW %.3f, other %.3f s\n",
                       s.forward, s.head, s.backward, s.allReduce, s.gradNorm, s.adamW, s.other)
+        if let adapters = s.adapters {
+            out += String(format: "  of forward + backward, the adapters' own work (dropout, rank-r products): %.3f s\n", adapters)
+        }
         if r.ranks > 1 {
             out += String(format: "  longest wait of a rank for the slowest one: %.3f s per step (shards differ in tokens)\n", s.wait)
             if let exposed = s.exposedExchange {

@@ -19,6 +19,7 @@ public struct StepRecord: Codable, Equatable {
     public var rows: [Int]
     public var gradNormSeconds: Double? = nil  // the gradient-norm part of optimizerSeconds (absent in older runs)
     public var waitSeconds: Double? = nil      // the part of allReduceSeconds spent waiting for the slowest rank (absent in older runs)
+    public var adapterSeconds: Double? = nil   // the part of forward and backward in the adapters' own work (LoRA, QLoRA; absent otherwise)
     /// The exchange's time beyond this rank's compute and its wait: communication the backward
     /// did not hide.
     public var exposedExchangeSeconds: Double { max(0, allReduceSeconds - (waitSeconds ?? 0)) }
@@ -26,7 +27,7 @@ public struct StepRecord: Codable, Equatable {
     public init(step: Int, epoch: Int, loss: Double, gradNorm: Double, lr: Double, tokens: Int, labelTokens: Int,
                 packedRows: Int, seconds: Double, forwardSeconds: Double, headSeconds: Double, backwardSeconds: Double,
                 allReduceSeconds: Double, optimizerSeconds: Double, rssBytes: Int, rows: [Int],
-                gradNormSeconds: Double? = nil, waitSeconds: Double? = nil) {
+                gradNormSeconds: Double? = nil, waitSeconds: Double? = nil, adapterSeconds: Double? = nil) {
         self.step = step
         self.epoch = epoch
         self.loss = loss
@@ -45,6 +46,7 @@ public struct StepRecord: Codable, Equatable {
         self.rows = rows
         self.gradNormSeconds = gradNormSeconds
         self.waitSeconds = waitSeconds
+        self.adapterSeconds = adapterSeconds
     }
 
     enum CodingKeys: String, CodingKey {
@@ -52,6 +54,6 @@ public struct StepRecord: Codable, Equatable {
         case gradNorm = "grad_norm", labelTokens = "label_tokens", packedRows = "packed_rows"
         case forwardSeconds = "forward_seconds", headSeconds = "head_seconds", backwardSeconds = "backward_seconds"
         case allReduceSeconds = "allreduce_seconds", optimizerSeconds = "optimizer_seconds", rssBytes = "rss_bytes"
-        case gradNormSeconds = "grad_norm_seconds", waitSeconds = "wait_seconds"
+        case gradNormSeconds = "grad_norm_seconds", waitSeconds = "wait_seconds", adapterSeconds = "adapter_seconds"
     }
 }
