@@ -71,6 +71,47 @@ final class LoRAGradientTests: XCTestCase {
         }
     }
 
+    /// One adapter over 100 rows, with dropout, on its own: its products go through in pieces
+    /// (of rows, of B's rows, of A's columns; one per thread) with the masks, the factors and
+    /// x̃ built for the whole input. Finite differences of L = Σ w ⊙ y against the analytic
+    /// gradients of A, B and x, at coordinates in different pieces.
+    func testDropoutPathMatchesFiniteDifferences() throws {
+        let (n, inputs, outputs, rank) = (100, 40, 24, 4)
+        var rng = SplitMix64(seed: 31)
+        let w = FloatBuffer(count: outputs * inputs), x = FloatBuffer(count: n * inputs), weights = FloatBuffer(count: n * outputs)
+        let values = FloatBuffer(count: rank * inputs + outputs * rank)
+        for buffer in [w, x, weights, values] { for i in 0..<buffer.count { buffer[i] = rng.normal() } }
+        let base = DenseProjection(weight: UnsafePointer(w.pointer), inputs: inputs, outputs: outputs)
+        let pass = AdapterPass(seed: 4)
+        let lora = LoRAProjection(base: base, values: values, offsets: (0, rank * inputs),
+                                  config: LoRAConfig(rank: rank, alpha: 8, dropout: 0.3), layer: 1, target: .down, pass: pass)
+        let keys = (0..<n).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
+        try keys.withUnsafeBufferPointer { keys in
+            pass.rowKeys = keys.baseAddress
+            pass.training = true
+            defer { pass.rowKeys = nil }
+            let y = FloatBuffer(count: n * outputs)
+            func loss() -> Double {
+                lora.forward(y.pointer, x.pointer, rows: n)
+                return (0..<y.count).reduce(0.0) { $0 + Double(y[$1]) * Double(weights[$1]) }
+            }
+            let g = FloatBuffer(count: values.count), dx = FloatBuffer(count: x.count)
+            lora.backward(dx: dx.pointer, dy: weights.pointer, x: x.pointer, rows: n, accumulate: false, gradients: g.pointer)
+            // coordinates of A, of B and of x (rows in either half of the rows)
+            let checks: [(FloatBuffer, Int, Float)] = [(values, 3, g[3]), (values, rank * inputs + 17, g[rank * inputs + 17]),
+                                                       (x, 5 * inputs + 7, dx[5 * inputs + 7]), (x, 40 * inputs + 2, dx[40 * inputs + 2]),
+                                                       (x, 83 * inputs + 39, dx[83 * inputs + 39]), (values, 2 * inputs + 33, g[2 * inputs + 33])]
+            for (buffer, i, analytic) in checks {
+                let saved = buffer[i]
+                func at(_ h: Float) -> Double { buffer[i] = saved + h; defer { buffer[i] = saved }; return loss() }
+                let h: Float = 1e-2
+                let fd = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * Double(h))
+                XCTAssertEqual(Double(analytic), fd, accuracy: 1e-3 * max(1, abs(fd)), "coordinate \(i)")
+                XCTAssertNotEqual(analytic, 0)
+            }
+        }
+    }
+
     /// A LoRA pass reports the time its adapters took (dropout and the rank-r products, a part
     /// of the blocks' forward and backward); a pass without adapters reports none.
     func testAdapterTimeIsAPartOfTheBlocks() throws {
