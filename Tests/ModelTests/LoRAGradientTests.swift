@@ -86,7 +86,7 @@ final class LoRAGradientTests: XCTestCase {
         let lora = LoRAProjection(base: base, values: values, offsets: (0, rank * inputs),
                                   config: LoRAConfig(rank: rank, alpha: 8, dropout: 0.3), layer: 1, target: .down, pass: pass)
         let keys = (0..<n).map { UInt64($0) &* 0x9E37_79B9_7F4A_7C15 }
-        try keys.withUnsafeBufferPointer { keys in
+        keys.withUnsafeBufferPointer { keys in
             pass.rowKeys = keys.baseAddress
             pass.training = true
             defer { pass.rowKeys = nil }
