@@ -47,7 +47,7 @@ func frozenTiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any TokenEmbeddin
                             }
                             maxes[r] = sliceMax
                         }
-                        sums[r] += expSum(row, count: count, shift: maxes[r], storing: dx != nil)
+                        sums[r] += expSum(row, count: count, shift: maxes[r], storingInto: dx == nil ? nil : row)
                     }
                     if let dx {
                         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(l), Int32(c), Int32(count),
@@ -75,42 +75,6 @@ func frozenTiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any TokenEmbeddin
 /// The number of vocabulary rows of E a frozen head reads at once: 8,192 × 640 floats (21 MB,
 /// within the L3 cache) for the 270M model; 32 slices.
 let frozenHeadSliceRows = 8192
-
-/// The largest of `count` values (a NaN is skipped, as in logSumExp).
-private func rowMax(_ row: UnsafePointer<Float>, count n: Int) -> Float {
-    var m8 = Float8(repeating: -.infinity)
-    var j = 0
-    while j + 8 <= n { m8 = max8(load8(row + j), m8); j += 8 }
-    var m = m8.max()
-    while j < n { m = max(m, row[j]); j += 1 }
-    return m
-}
-
-/// Σ exp(row[j] − shift), 8-lane partial sums over blocks of 256 accumulated in Double (as
-/// logSumExp); with `storing`, each exp(row[j] − shift) replaces row[j].
-private func expSum(_ row: UnsafeMutablePointer<Float>, count n: Int, shift: Float, storing: Bool) -> Double {
-    var sum: Double = 0
-    var j = 0
-    while j < n {
-        let blockEnd = min(j + 256, n)
-        var s = Float8()
-        while j + 8 <= blockEnd {
-            let p = exp8(load8(row + j) - shift)
-            if storing { store8(p, row + j) }
-            s += p
-            j += 8
-        }
-        var tail: Float = 0
-        while j < blockEnd {
-            let p = fastExp(row[j] - shift)
-            if storing { row[j] = p }
-            tail += p
-            j += 1
-        }
-        sum += Double(s.sum()) + Double(tail)
-    }
-    return sum
-}
 
 private func scaleRow(_ row: UnsafeMutablePointer<Float>, by f: Float, count n: Int) {
     for j in 0..<n { row[j] *= f }

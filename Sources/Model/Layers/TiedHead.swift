@@ -73,21 +73,44 @@ private func tiedHeadChunk(x: UnsafePointer<Float>, head: any Projection, target
 /// log Σ exp(row[j]) with the max subtracted: 8-lane partial sums over blocks of 256,
 /// accumulated in Double (262,144 terms).
 func logSumExp(_ row: UnsafePointer<Float>, count n: Int) -> Double {
+    let m = rowMax(row, count: n)
+    return Double(m) + log(expSum(row, count: n, shift: m))
+}
+
+/// The largest of `count` values (a NaN is skipped).
+func rowMax(_ row: UnsafePointer<Float>, count n: Int) -> Float {
     var m8 = Float8(repeating: -.infinity)
     var j = 0
-    while j + 8 <= n { m8 = max8(load8(row + j), m8); j += 8 }  // a NaN logit is skipped, as before
+    while j + 8 <= n { m8 = max8(load8(row + j), m8); j += 8 }
     var m = m8.max()
     while j < n { m = max(m, row[j]); j += 1 }
+    return m
+}
+
+/// Σ exp(row[j] − shift): 8-lane partial sums over blocks of 256, accumulated in Double. With
+/// `store`, each exp(row[j] − shift) is also written to store[j] (it may be `row` itself).
+func expSum(_ row: UnsafePointer<Float>, count n: Int, shift: Float, storingInto store: UnsafeMutablePointer<Float>? = nil) -> Double {
     var sum: Double = 0
-    j = 0
-    while j + 256 <= n {
+    var j = 0
+    while j < n {
+        let blockEnd = min(j + 256, n)
         var s = Float8()
-        for i in stride(from: j, to: j + 256, by: 8) { s += exp8(load8(row + i) - m) }
-        sum += Double(s.sum())
-        j += 256
+        while j + 8 <= blockEnd {
+            let p = exp8(load8(row + j) - shift)
+            if let store { store8(p, store + j) }
+            s += p
+            j += 8
+        }
+        var tail: Float = 0
+        while j < blockEnd {
+            let p = fastExp(row[j] - shift)
+            store?[j] = p
+            tail += p
+            j += 1
+        }
+        sum += Double(s.sum()) + Double(tail)
     }
-    while j < n { sum += Double(fastExp(row[j] - m)); j += 1 }
-    return Double(m) + log(sum)
+    return sum
 }
 
 /// log Σ exp over one row of logits, for callers outside the module (scoring).
