@@ -11,6 +11,11 @@ struct DoctorCommand: ParsableCommand {
     @Option(help: "Floats in the timed all-reduce.") var floats = 1 << 22
     @Flag(help: "Print the result as JSON (rank 0).") var json = false
 
+    func validate() throws {
+        // 2^28 floats: a 1 GB buffer, several times the 270M model's whole gradient
+        guard (1...(1 << 28)).contains(floats) else { throw ValidationError("--floats must be between 1 and \(1 << 28)") }
+    }
+
     func run() throws {
         try runReportingErrors {
             let comm = try makeCommunicator()
@@ -25,11 +30,11 @@ struct DoctorCommand: ParsableCommand {
                     for (r, h) in result.hosts.enumerated() { print("  rank \(r) on \(h)") }
                     print("all-reduce: \(result.allReduceCorrect ? "exact" : "WRONG"), broadcast: \(result.broadcastCorrect ? "ok" : "WRONG"), gather: \(result.gatherCorrect ? "ok" : "WRONG")"
                           + (result.ringAllReduceCorrect.map { ", ring all-reduce: \($0 ? "exact" : "WRONG")" } ?? ""))
-                    print(String(format: "all-reduce of %d floats: %.4f s (%.2f GB/s of payload)", result.allReduceFloats,
-                                 result.allReduceSeconds, Double(result.allReduceFloats * 4) / result.allReduceSeconds / 1e9))
+                    print(String(format: "all-reduce of %ld floats: %.6f s (%.2f GB/s of payload)", result.allReduceFloats,
+                                 result.allReduceSeconds, Double(result.allReduceFloats * 4) / max(result.allReduceSeconds, 1e-9) / 1e9))
                     if let ring = result.ringAllReduceSeconds {
-                        print(String(format: "ring all-reduce (the overlapped exchange's, between hosts) of the same floats: %.4f s (%.2f GB/s of payload), %.2f CPU s on rank 0",
-                                     ring, Double(result.allReduceFloats * 4) / ring / 1e9, result.ringCPUSeconds ?? 0))
+                        print(String(format: "ring all-reduce (the overlapped exchange's, between hosts) of the same floats: %.6f s (%.2f GB/s of payload), %.2f CPU s on rank 0",
+                                     ring, Double(result.allReduceFloats * 4) / max(ring, 1e-9) / 1e9, result.ringCPUSeconds ?? 0))
                     }
                 }
             }

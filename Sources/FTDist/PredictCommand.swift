@@ -39,7 +39,7 @@ struct PredictCommand: ParsableCommand {
         try runReportingErrors {
             let intents = try IntentList.load(TrainingData.files(in: data ?? DefaultPaths.data).intents)
             let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights)
-            let messages = texts.isEmpty ? readStdinLines() : texts
+            let messages = texts.isEmpty ? try readStdinLines() : texts
             let start = Date()
             if let k = topK {
                 for text in messages {
@@ -82,7 +82,11 @@ struct PredictCommand: ParsableCommand {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    private func readStdinLines() -> [String] {
+    private func readStdinLines() throws -> [String] {
+        // readLine() ends silently on a read error: a closed stdin or a directory are said so
+        var info = stat()
+        guard fstat(0, &info) == 0 else { throw MessageError("cannot read stdin: \(String(cString: strerror(errno)))") }
+        guard info.st_mode & S_IFMT != S_IFDIR else { throw MessageError("cannot read stdin: it is a directory") }
         var lines: [String] = []
         while let line = readLine() { lines.append(line) }
         return lines

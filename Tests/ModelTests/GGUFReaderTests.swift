@@ -180,9 +180,9 @@ final class GGUFReaderTests: XCTestCase {
         XCTAssertEqual(x, [1, 2, 3])
         XCTAssertEqual(y, [1, 2, 3, 4])
 
-        // the same layout read with the default alignment 32 puts the data section elsewhere
+        // the default alignment 32: the data section and y (after x's 12 bytes) at multiples of 32
         let file32 = path("align32.gguf")
-        GGUFTestFiles.write(handBuiltFile(alignment: 32), to: file32)
+        GGUFTestFiles.write(handBuiltFile(alignment: 32, offsets: [0, 32]), to: file32)
         let g32 = try GGUFFile(path: file32)
         XCTAssertEqual(g32.alignment, 32)
         XCTAssertEqual(g32.dataOffset % 32, 0)
@@ -280,6 +280,24 @@ final class GGUFReaderTests: XCTestCase {
         }
     }
 
+    /// llama.cpp's layout rule: each tensor's data starts where the previous one's ends (rounded
+    /// up to the alignment). Two tensors sharing data, or a type relabelled in place (F32 read as
+    /// F16: half the bytes, different values), are damaged tables that would load as other weights.
+    func testTensorsMustFollowEachOther() throws {
+        let t = try tinyModel()
+        let order = t.scan.tensorEntries.map(\.name)
+        let (first, second) = (order[1], order[2])
+        let shared = try mutated("shared.gguf") { b, s in
+            b.put(UInt64(0), at: s.field(.tensorOffset, second).offset, size: 8)
+        }
+        assertModelFileError(shared, ["tensor \(second)'s data starts at 0, but the previous tensor \(first)"]) { try load(shared) }
+        let norm = "blk.0.attn_norm.weight"
+        let relabelled = try mutated("relabelled.gguf") { b, s in
+            b.put(UInt64(GGMLType.f16.rawValue), at: s.field(.tensorType, norm).offset, size: 4)
+        }
+        assertModelFileError(relabelled, ["the previous tensor \(norm) (F16"]) { try load(relabelled) }
+    }
+
     func testTensorDataOutsideTheFile() throws {
         for (i, offset) in ([1 << 40, 1 << 20, (1 << 48) - 32] as [UInt64]).enumerated() {
             let f = try mutated("outside\(i).gguf") { b, s in
@@ -345,9 +363,10 @@ final class GGUFReaderTests: XCTestCase {
             ts[i].shape = [ts[i].shape[1], ts[i].shape[0]]   // transposed: same bytes, wrong shape
         })
         assertModelFileError(f, ["tensor blk.0.ffn_down.weight has shape [24, 16], expected [16, 24]"]) { try load(f) }
-        // a dimension patched in place (fewer rows) also fails cleanly
+        // a dimension patched in place (fewer rows) also fails cleanly: the next tensor's data no
+        // longer starts where token_embd's ends (llama.cpp's layout rule)
         let g = try mutated("rows.gguf") { b, s in b.put(299, at: s.field(.dim, "token_embd.weight", index: 1).offset, size: 8) }
-        assertModelFileError(g, ["tensor token_embd.weight has shape [299, 16], expected [300, 16]"]) { try load(g) }
+        assertModelFileError(g, ["the previous tensor token_embd.weight (", "[299, 16]) ends at"]) { try load(g) }
     }
 
     func testNonFiniteWeight() throws {
@@ -375,6 +394,31 @@ final class GGUFReaderTests: XCTestCase {
             md[md.firstIndex { $0.0 == "general.architecture" }!].1 = .uint32(3)
         })
         assertModelFileError(h, ["missing general.architecture"]) { try load(h) }
+    }
+
+    /// Optional gemma3 keys may be absent (their defaults apply) but are refused with another
+    /// type: a float32 sliding window must not silently become the default 512.
+    func testOptionalMetadataOfAnotherTypeIsRefused() throws {
+        let t = try tinyModel()
+        let cases: [(String, GGUFValue, String)] = [
+            ("gemma3.attention.sliding_window", .float32(1), "metadata gemma3.attention.sliding_window is float32 1.0, expected an integer"),
+            ("gemma3.attention.sliding_window", .bool(true), "is the boolean true, expected an integer"),
+            ("gemma3.context_length", .string("512"), "metadata gemma3.context_length is a string \"512\", expected an integer"),
+            ("gemma3.attention.value_length", .string("x"), "gemma3.attention.value_length is a string"),
+            ("gemma3.rope.freq_base", .array([.float32(1)]), "gemma3.rope.freq_base is an array of 1, expected a number"),
+        ]
+        for (i, (key, value, message)) in cases.enumerated() {
+            let f = path("optional\(i).gguf")
+            try GGUFTestFiles.rewrite(t.path, to: f, metadata: { md in
+                md.removeAll { $0.0 == key }
+                md.append((key, value))
+            })
+            assertModelFileError(f, [message]) { try load(f) }
+        }
+        // absent: the default
+        let g = path("nowindow.gguf")
+        try GGUFTestFiles.rewrite(t.path, to: g, metadata: { $0.removeAll { $0.0 == "gemma3.attention.sliding_window" } })
+        XCTAssertEqual(try GemmaConfig(gguf: GGUFFile(path: g)).slidingWindow, 512)
     }
 
     func testMissingMetadataKey() throws {

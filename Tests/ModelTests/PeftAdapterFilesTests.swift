@@ -25,9 +25,13 @@ final class PeftAdapterFilesTests: XCTestCase {
     }
 
     func testBooleansAndUnsupportedSettingsAreRefused() throws {
-        for (edit, message) in [({ (d: inout [String: Any]) in d["r"] = true }, "integer r"),
-                                ({ $0["lora_alpha"] = false }, "number lora_alpha"),
-                                ({ $0["r"] = 2.5 }, "integer r"),
+        for (edit, message) in [({ (d: inout [String: Any]) in d["r"] = true }, "r is true, expected an integer"),
+                                ({ $0["lora_alpha"] = false }, "lora_alpha is false, expected a finite number"),
+                                ({ $0["r"] = 2.5 }, "r is 2.5, expected an integer"),
+                                ({ $0["use_rslora"] = "true" }, "use_rslora is \"true\", expected true or false"),
+                                ({ $0["lora_dropout"] = "x" }, "lora_dropout is \"x\", expected a finite number"),
+                                ({ $0["target_modules"] = ["q_proj", 7] }, "target_modules is a list, expected a list of strings"),
+                                ({ $0["target_modules"] = "q_proj" }, "a string is a regular expression in peft"),
                                 ({ $0["layers_to_transform"] = 0 }, "layers_to_transform is set"),
                                 ({ $0["use_dora"] = true }, "use_dora is set")] as [((inout [String: Any]) -> Void, String)] {
             XCTAssertThrowsError(try read(edit)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }

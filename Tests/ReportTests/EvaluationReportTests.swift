@@ -84,6 +84,55 @@ final class EvaluationReportTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: blocker), Data("x".utf8))
     }
 
+    /// A directory where the report writes a file is refused before any file is written, so
+    /// an older report in the same place is not left half replaced.
+    func testADirectoryInAFilesPlaceIsRefusedBeforeWriting() throws {
+        try EvaluationReport(intents: EvalFixture.intents, predictions: EvalFixture.predictions).write(to: dir)
+        let before = try Data(contentsOf: dir.appendingPathComponent("predictions.jsonl"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("confusion.svg"))
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("confusion.svg"), withIntermediateDirectories: false)
+        let first = Array(EvalFixture.predictions.prefix(2))
+        XCTAssertThrowsError(try EvaluationReport(intents: EvalFixture.intents, predictions: first).write(to: dir)) {
+            XCTAssertTrue("\($0)".contains("confusion.svg: is a directory"), "\($0)")
+        }
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("predictions.jsonl")), before)
+    }
+
+    /// OutputFile replaces a regular file whole, follows a symbolic link (the link stays) and
+    /// writes into a named pipe instead of renaming a file over it.
+    func testOutputFileFollowsLinksAndWritesIntoPipes() throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let target = dir.appendingPathComponent("target.bin"), link = dir.appendingPathComponent("link.bin")
+        try Data("old".utf8).write(to: target)
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: target)
+        try OutputFile.write(Data("new".utf8), to: link.path)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link.path), target.path)
+        XCTAssertEqual(try Data(contentsOf: target), Data("new".utf8))
+
+        let fifo = dir.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        final class Received: @unchecked Sendable { var bytes: [UInt8] = [] }
+        let received = Received()
+        let reader = Thread {
+            let fd = open(fifo, O_RDONLY)
+            var buffer = [UInt8](repeating: 0, count: 256)
+            while fd >= 0 {
+                let n = read(fd, &buffer, buffer.count)
+                if n <= 0 { break }
+                received.bytes += buffer[0..<n]
+            }
+            close(fd)
+        }
+        reader.start()
+        try OutputFile.write(Data("through the pipe".utf8), to: fifo)
+        while !reader.isFinished { usleep(1000) }
+        XCTAssertEqual(String(decoding: received.bytes, as: UTF8.self), "through the pipe")
+        var info = stat()
+        XCTAssertEqual(stat(fifo, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "still a pipe")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".tmp") }, [])
+    }
+
     func testFull77ClassReport() throws {
         let intents = SyntheticBanking77.intents()
         let preds = SyntheticBanking77.predictions(intents: intents)

@@ -312,6 +312,24 @@ final class RunReportTests: XCTestCase {
         _ = SVGScan.parse(report.lossSVG())
     }
 
+    /// A run killed while appending leaves its last line cut short: the report of a run in
+    /// progress leaves that line out with a note instead of failing; a bad line before the
+    /// last (or a last line that ends in a newline) is still an error naming it.
+    func testACutShortLastLineIsLeftOut() throws {
+        let torn = root.appendingPathComponent("torn")
+        try FileManager.default.createDirectory(at: torn, withIntermediateDirectories: true)
+        let line = { (n: Int) in
+            #"{"allreduce_seconds":0,"epoch":0,"forward_backward_seconds":9,"grad_norm":2,"label_tokens":10,"loss":\#(n),"lr":5e-05,"optimizer_seconds":1,"packed_rows":40,"rows":[1,2],"seconds":\#(n * 10),"step":\#(n),"tokens":50}"#
+        }
+        let metrics = torn.appendingPathComponent("metrics.jsonl")
+        try (line(1) + "\n" + line(2) + "\n" + #"{"step":3,"loss":"#).write(to: metrics, atomically: true, encoding: .utf8)
+        let report = try RunReport(runDirectory: torn.path)
+        XCTAssertEqual(report.steps.map(\.step), [1, 2])
+        XCTAssertTrue(report.notes.contains { $0.contains("metrics.jsonl line 3 is cut short") }, "\(report.notes)")
+        try (line(1) + "\n" + #"{"step":3,"loss":"# + "\n" + line(2) + "\n").write(to: metrics, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunReport(runDirectory: torn.path)) { XCTAssertTrue("\($0)".contains("line 2"), "\($0)") }
+    }
+
     func testMissingDirectory() {
         let missing = root.appendingPathComponent("nope").path
         XCTAssertThrowsError(try RunReport(runDirectory: missing)) { error in

@@ -12,8 +12,8 @@ final class Banking77Tests: XCTestCase {
             + "card_arrival,8,\"\nWhen will my card come? \"\r\n")
         let rows = try Banking77.load(csv: url, intents: intents)
         XCTAssertEqual(rows, [
-            LabeledText(text: "Where is my refund, \"please\"?", intent: "Refund_not_showing_up", intentIndex: 1, row: 0),
-            LabeledText(text: "\nWhen will my card come? ", intent: "card_arrival", intentIndex: 0, row: 1),
+            LabeledText(text: "Where is my refund, \"please\"?", intent: "Refund_not_showing_up", intentIndex: 1, row: 0, line: 2),
+            LabeledText(text: "\nWhen will my card come? ", intent: "card_arrival", intentIndex: 0, row: 1, line: 3),
         ])
     }
 
@@ -75,7 +75,8 @@ final class Banking77Tests: XCTestCase {
 
         XCTAssertEqual(train[8148], LabeledText(text: "I still don't have a card. How do I get one?",
                                                 intent: "order_physical_card",
-                                                intentIndex: intents.index(of: "order_physical_card")!, row: 8148))
+                                                intentIndex: intents.index(of: "order_physical_card")!, row: 8148,
+                                                line: 8163))  // texts with line breaks before it span lines
         XCTAssertEqual(train[1710].text, "\nI put the wrong pin too many times and now it is blocked. Can you help me unblock it?")
         XCTAssertEqual(train[1710].intentIndex, 13)
         XCTAssertEqual(train.filter { $0.text.contains("\n") }.count, 10)

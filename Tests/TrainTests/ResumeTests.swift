@@ -105,4 +105,53 @@ final class ResumeTests: XCTestCase {
         XCTAssertTrue(names.contains("run_config.resume-2.json"), "the resume that trained is recorded: \(names)")
         XCTAssertFalse(names.contains("run_config.resume-6.json"), "an invocation with nothing to train leaves no resume behind")
     }
+
+    /// Resuming from an earlier checkpoint abandons the run's later steps: an invocation with
+    /// nothing to train touches nothing; one that trains rewrites the history from there and
+    /// removes the later checkpoints when it writes its own (keeping the new one, which the
+    /// pruning by name used to delete), so `--resume latest` continues the new history.
+    func testResumingFromAnEarlierCheckpointAbandonsTheLaterSteps() throws {
+        let dir = try temporaryDirectory("resume-earlier")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("run")
+        func checkpoints() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasPrefix("checkpoint-") }.sorted()
+        }
+        var r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "3", "--save-steps", "1", "--keep-checkpoints", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(try checkpoints(), ["checkpoint-000001", "checkpoint-000002", "checkpoint-000003"])
+        let first = out.appendingPathComponent("checkpoint-000001").path
+
+        // nothing to train: no trace, the metrics of steps 2 and 3 stay
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "1", "--resume", first])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("step 1 reached already"), r.stderr)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), [1, 2, 3])
+
+        // a torn last line (a run killed while appending) is dropped by the next resume
+        let metrics = out.appendingPathComponent("metrics.jsonl")
+        let handle = try FileHandle(forWritingTo: metrics)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data("{\"step\":4,\"loss\":".utf8))
+        try handle.close()
+
+        r = try TinyRun.train(ranks: 1, output: out, model: model,
+                              extra: ["--max-steps", "2", "--save-steps", "1", "--keep-checkpoints", "1", "--resume", first])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("abandoned") && r.stderr.contains("checkpoint-000003"), r.stderr)
+        XCTAssertEqual(try checkpoints(), ["checkpoint-000002"], "the new step-2 checkpoint is kept, the stale step 3 removed")
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), [1, 2])
+        XCTAssertFalse(try String(contentsOf: metrics, encoding: .utf8).contains("\"step\":4"), "the torn line is gone")
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "3", "--resume", "latest"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("checkpoint-000002: step 2"), r.stderr)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step), [1, 2, 3])
+
+        // a checkpoint whose trainer_state.json disagrees with its directory's step is refused
+        let moved = out.appendingPathComponent("checkpoint-000007")
+        try FileManager.default.copyItem(at: out.appendingPathComponent("checkpoint-000003"), to: moved)
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "8", "--resume", moved.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("step 3 is not the step 7 of its directory's name"), r.stderr)
+    }
 }

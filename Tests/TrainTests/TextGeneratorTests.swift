@@ -2,12 +2,28 @@ import Foundation
 import Model
 import ModelKernels
 import TestSupport
-import Train
+@testable import Train
 import XCTest
 
 /// `ft-dist generate --logits-output`: the prompt's logits at every position, raw fp32, as
 /// GemmaInference computes them (what bench/check_hf_checkpoint.py compares with transformers).
 final class TextGeneratorTests: XCTestCase {
+    /// Streaming prints what each token adds, compared as bytes: the second half of a flag (or
+    /// a combining accent) changes the last Character, which stopped all further output when
+    /// the text was compared as Characters (`generate` printed " 🇬" of 16 tokens).
+    func testStreamedTextPrintsCharactersThatSpanTokens() {
+        var stream = StreamedText()
+        XCTAssertEqual(stream.update("Flags: 🇬"), "Flags: 🇬")
+        XCTAssertEqual(stream.update("Flags: 🇬🇧"), "🇧")
+        XCTAssertEqual(stream.update("Flags: 🇬🇧 cafe"), " cafe")
+        XCTAssertEqual(stream.update("Flags: 🇬🇧 cafe\u{301}"), "\u{301}")
+        XCTAssertNil(stream.update("Flags: 🇬🇧 cafe\u{301}\u{FFFD}"))   // a character's bytes still to come
+        XCTAssertEqual(stream.update("Flags: 🇬🇧 cafe\u{301}\u{1F600}"), "\u{1F600}")
+        XCTAssertNil(stream.update("Flags: 🇬🇧 cafe\u{301}\u{1F600}"))
+        XCTAssertEqual(stream.finish("Flags: 🇬🇧 cafe\u{301}\u{1F600}!\u{FFFD}"), "!\u{FFFD}")
+        XCTAssertEqual(String(decoding: stream.printed, as: UTF8.self), "Flags: 🇬🇧 cafe\u{301}\u{1F600}!\u{FFFD}")
+    }
+
     func testLogitsOutputHoldsEveryPositionsLogits() throws {
         let dir = try temporaryDirectory("logits")
         let model = try TinyRun.model(in: dir)

@@ -82,6 +82,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
             return "--lora-rank \(rank) must be between 1 and \(smallest), the smallest dimension of the targeted projections"
         }
         if !(alpha > 0 && alpha.isFinite) { return "--lora-alpha must be a positive number" }
+        if !(scale.isFinite && scale > 0) { return "--lora-alpha \(alpha) gives the scale \(scale) (alpha / r), out of fp32's range" }
         if !(dropout >= 0 && dropout < 1) { return "--lora-dropout must be at least 0 and below 1" }
         if let odd = targets.first(where: { $0.shape(c).inputs % 8 != 0 }) {
             return "the adapter kernels need projection inputs divisible by 8; \(odd.rawValue) has \(odd.shape(c).inputs)"

@@ -27,35 +27,30 @@ public enum PeftAdapterFiles {
     /// The LoRA of an adapter_config.json, and the base it names.
     public static func readConfig(directory: String) throws -> (lora: LoRAConfig, baseModel: String?) {
         let path = URL(fileURLWithPath: directory).appendingPathComponent(configFile).path
-        guard let data = FileManager.default.contents(atPath: path) else { throw ModelFileError(file: path, "missing") }
-        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ModelFileError(file: path, "not a JSON object")
+        let d = try JSONFields(contentsOf: path, missing: "an adapter checkpoint needs \(configFile)")
+        guard try d.string("peft_type")?.uppercased() == "LORA" else {
+            throw ModelFileError(file: path, "peft_type is \(d.values["peft_type"].map(JSONFields.describe) ?? "missing"), expected LORA")
         }
-        guard (d["peft_type"] as? String)?.uppercased() == "LORA" else {
-            throw ModelFileError(file: path, "peft_type is \(d["peft_type"] ?? "missing"), expected LORA")
-        }
-        guard let rNumber = d["r"] as? NSNumber, !isJSONBoolean(d["r"]), rNumber.doubleValue == Double(rNumber.intValue),
-              let alpha = (d["lora_alpha"] as? NSNumber)?.doubleValue, !isJSONBoolean(d["lora_alpha"]) else {
+        guard let r = try d.int("r"), let alpha = try d.number("lora_alpha") else {
             throw ModelFileError(file: path, "needs an integer r and a number lora_alpha")
         }
-        let r = rNumber.intValue
         // what peft can express but these adapters cannot: refused by name, never half-applied
         func isSet(_ key: String) -> Bool {
-            switch d[key] {
+            switch d.values[key] {
             case nil, is NSNull: return false
             case let dict as [String: Any]: return !dict.isEmpty
             case let list as [Any]: return !list.isEmpty
-            case let flag as NSNumber where isJSONBoolean(flag): return flag.boolValue
+            case let flag as NSNumber where JSONFields.isBoolean(flag): return flag.boolValue
             default: return true
             }
         }
         for key in ["rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "use_dora", "modules_to_save"] where isSet(key) {
             throw ModelFileError(file: path, "\(key) is set: ft-dist's adapters have one rank and alpha on every layer, without DoRA or extra trained modules")
         }
-        if let bias = d["bias"] as? String, bias != "none" {
+        if let bias = try d.string("bias"), bias != "none" {
             throw ModelFileError(file: path, "bias is \(bias): ft-dist's adapters train no bias (\"none\")")
         }
-        guard let names = d["target_modules"] as? [String] else {
+        guard d.values["target_modules"] is [Any], let names = try d.strings("target_modules") else {
             throw ModelFileError(file: path, "target_modules must be a list of module names (a string is a regular expression in peft)")
         }
         var targets: [LoRAConfig.Target] = []
@@ -65,9 +60,9 @@ public enum PeftAdapterFiles {
             }
             targets.append(t)
         }
-        let lora = LoRAConfig(rank: r, alpha: alpha, dropout: (d["lora_dropout"] as? NSNumber)?.doubleValue ?? 0, targets: targets,
-                              rsLoRA: (d["use_rslora"] as? Bool) ?? false)
-        return (lora, d["base_model_name_or_path"] as? String)
+        let lora = LoRAConfig(rank: r, alpha: alpha, dropout: try d.number("lora_dropout") ?? 0, targets: targets,
+                              rsLoRA: try d.bool("use_rslora") ?? false)
+        return (lora, try d.string("base_model_name_or_path"))
     }
 
     /// Read adapter_model.safetensors into `adapters` (every tensor present, no other tensor).
@@ -88,12 +83,4 @@ public enum PeftAdapterFiles {
         }
         try Safetensors.write(entries, metadata: ["format": "pt"], to: URL(fileURLWithPath: directory).appendingPathComponent(weightsFile).path)
     }
-}
-
-/// Whether a JSONSerialization value is true or false rather than a number. `value is Bool` does
-/// not tell them apart: on Linux the numbers 0 and 1 are Bool too (so r = 1 or lora_alpha = 1
-/// looked like booleans); a JSON boolean is an NSNumber of C type char, which no JSON number is.
-func isJSONBoolean(_ value: Any?) -> Bool {
-    guard let n = value as? NSNumber else { return false }
-    return String(cString: n.objCType) == "c"
 }

@@ -91,6 +91,19 @@ public final class GGUFFile {
                 throw ModelFileError(file: path, "tensor \(t.name) data lies outside the file (file truncated?)")
             }
         }
+        // llama.cpp's layout rule (gguf.cpp): the tensors' data follow each other in table
+        // order, each at the previous one's end rounded up to the alignment. So no two tensors
+        // overlap, and a changed type or shape shows as the next tensor's offset disagreeing.
+        for (previous, t) in zip(tensors, tensors.dropFirst()) {
+            let end = previous.offset + previous.type.byteCount(elements: previous.elementCount)!
+            let expected = (end + alignment - 1) / alignment * alignment
+            guard t.offset == expected else {
+                throw ModelFileError(file: path, "tensor \(t.name)'s data starts at \(t.offset), but the previous tensor \(previous.name) (\(previous.type.name) \(previous.shape)) ends at \(end): a GGUF's tensors follow each other (damaged tensor table?)")
+            }
+        }
+        if let first = tensors.first, first.offset != 0 {
+            throw ModelFileError(file: path, "tensor \(first.name)'s data starts at \(first.offset), not at the start of the data section (damaged tensor table?)")
+        }
         self.tensors = tensors
         tensorIndex = index
     }
@@ -129,6 +142,20 @@ public final class GGUFFile {
 
     public func requireDouble(_ key: String) throws -> Double {
         guard let v = metadata[key]?.double else { throw ModelFileError(file: path, "missing or non-numeric metadata \(key)") }
+        return v
+    }
+
+    /// A key that may be absent (nil) but, when present, must be an integer.
+    public func optionalInt(_ key: String) throws -> Int? {
+        guard let value = metadata[key] else { return nil }
+        guard let v = value.int else { throw ModelFileError(file: path, "metadata \(key) is \(value.summary), expected an integer") }
+        return v
+    }
+
+    /// A key that may be absent (nil) but, when present, must be a number.
+    public func optionalDouble(_ key: String) throws -> Double? {
+        guard let value = metadata[key] else { return nil }
+        guard let v = value.double else { throw ModelFileError(file: path, "metadata \(key) is \(value.summary), expected a number") }
         return v
     }
 

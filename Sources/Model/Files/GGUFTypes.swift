@@ -60,6 +60,19 @@ public enum GGUFValue: Equatable {
         if case .array(let a) = self { return a }
         return nil
     }
+
+    /// The value's type and, for a scalar, the value itself (for messages): "float32 1.0",
+    /// "a string \"512\"", "an array of 3".
+    public var summary: String {
+        switch self {
+        case .string(let s): return "a string \"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
+        case .array(let a): return "an array of \(a.count)"
+        case .bool(let b): return "the boolean \(b)"
+        case .float32(let v): return "float32 \(v)"
+        case .float64(let v): return "float64 \(v)"
+        default: return "\(int!)"
+        }
+    }
 }
 
 /// Tensor element types used by ggml (only the ones we can dequantize are accepted).

@@ -131,69 +131,50 @@ extension GemmaConfig {
     /// 1/√head_dim, no logit soft-capping, no RoPE scaling, a tied embedding, causal attention.
     public init(hfConfig url: URL) throws {
         let path = url.path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelFileError(file: path, "missing: a model directory needs config.json")
-        }
-        guard let d = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw ModelFileError(file: path, "not a JSON object")
-        }
-        let type = d["model_type"] as? String ?? "?"
+        let d = try JSONFields(contentsOf: path, missing: "a model directory needs config.json")
+        let type = try d.string("model_type") ?? "?"
         guard type == "gemma3_text" else {
             let hint = type == "gemma3" ? " (Gemma3ForConditionalGeneration, with vision; ft-dist trains the text model)" : ""
             throw ModelFileError(file: path, "model_type is \(type)\(hint), expected gemma3_text")
         }
-        func int(_ k: String) throws -> Int {
-            guard let v = d[k] as? Int else { throw ModelFileError(file: path, "missing integer \(k)") }
-            return v
-        }
-        // optional keys: absent or null takes the default; present with another type is refused
-        // (a quoted "512" must not silently become the default)
-        func optional<T>(_ value: Any?, _ key: String, _ kind: String, _ cast: (Any) -> T?) throws -> T? {
-            guard let value, !(value is NSNull) else { return nil }
-            guard let t = cast(value) else { throw ModelFileError(file: path, "\(key) is \(value), expected \(kind)") }
-            return t
-        }
-        func optionalInt(_ k: String) throws -> Int? { try optional(d[k], k, "an integer") { $0 as? Int } }
-        func number(_ v: Any) -> Double? { (v as? Double) ?? (v as? Int).map(Double.init) }
-        func num(_ k: String, _ fallback: Double) throws -> Double { try optional(d[k], k, "a number", number) ?? fallback }
-        func ropeTheta(_ layerType: String) throws -> Double? {
-            let parameters = (d["rope_parameters"] as? [String: Any])?[layerType] as? [String: Any]
-            return try optional(parameters?["rope_theta"], "rope_parameters.\(layerType).rope_theta", "a number", number)
-        }
+        // every key is read with its JSON type: absent or null takes the default, another type
+        // is refused (a quoted "512" or a true must not silently become a number)
+        let rope = try d.object("rope_parameters")
+        func ropeTheta(_ layerType: String) throws -> Double? { try rope?.object(layerType)?.number("rope_theta") }
         func unsupported(_ what: String) -> ModelFileError { ModelFileError(file: path, "\(what): ft-dist implements Gemma 3's text model without it") }
-        if let act = d["hidden_activation"] as? String ?? d["hidden_act"] as? String, act != "gelu_pytorch_tanh" {
+        if let act = try d.string("hidden_activation") ?? d.string("hidden_act"), act != "gelu_pytorch_tanh" {
             throw unsupported("hidden_activation \(act)")
         }
-        for key in ["final_logit_softcapping", "attn_logit_softcapping"] where !(d[key] == nil || d[key] is NSNull) {
-            throw unsupported("\(key) \(d[key]!)")
+        for key in ["final_logit_softcapping", "attn_logit_softcapping"] where d.has(key) {
+            throw unsupported("\(key) \(JSONFields.describe(d.values[key]!))")
         }
-        if let scaling = d["rope_scaling"], !(scaling is NSNull) { throw unsupported("rope_scaling \(scaling)") }
+        if d.has("rope_scaling") { throw unsupported("rope_scaling \(JSONFields.describe(d.values["rope_scaling"]!))") }
         for t in ["full_attention", "sliding_attention"] {
-            if let kind = ((d["rope_parameters"] as? [String: Any])?[t] as? [String: Any])?["rope_type"] as? String, kind != "default" {
-                throw unsupported("rope_type \(kind)")
-            }
+            if let kind = try rope?.object(t)?.string("rope_type"), kind != "default" { throw unsupported("rope_type \(kind)") }
         }
-        if (d["tie_word_embeddings"] as? Bool) == false { throw unsupported("an untied output head (tie_word_embeddings false)") }
-        if (d["use_bidirectional_attention"] as? Bool) == true { throw unsupported("bidirectional attention") }
-        if let bias = d["attention_bias"] as? Bool, bias { throw unsupported("attention biases") }
-        var pattern = try optionalInt("_sliding_window_pattern") ?? optionalInt("sliding_window_pattern") ?? 6
-        if let types = d["layer_types"] as? [String], let first = types.firstIndex(of: "full_attention") { pattern = first + 1 }
-        self.init(vocabSize: try int("vocab_size"), hidden: try int("hidden_size"), intermediate: try int("intermediate_size"),
-                  layers: try int("num_hidden_layers"), heads: try int("num_attention_heads"),
-                  kvHeads: try int("num_key_value_heads"), headDim: try int("head_dim"),
-                  rmsEps: Float(try num("rms_norm_eps", 1e-6)), slidingWindow: try optionalInt("sliding_window") ?? 512,
-                  ropeBaseGlobal: Float(try ropeTheta("full_attention") ?? num("rope_theta", 1_000_000)),
-                  ropeBaseLocal: Float(try ropeTheta("sliding_attention") ?? num("rope_local_base_freq", 10_000)),
-                  slidingPattern: pattern, contextLength: try optionalInt("max_position_embeddings") ?? 32768)
+        if try d.bool("tie_word_embeddings") == false { throw unsupported("an untied output head (tie_word_embeddings false)") }
+        if try d.bool("use_bidirectional_attention") == true { throw unsupported("bidirectional attention") }
+        if try d.bool("attention_bias") == true { throw unsupported("attention biases") }
+        let layerTypes = try d.strings("layer_types")
+        var pattern = try d.int("_sliding_window_pattern") ?? d.int("sliding_window_pattern") ?? 6
+        if let first = layerTypes?.firstIndex(of: "full_attention") { pattern = first + 1 }
+        self.init(vocabSize: try d.requiredInt("vocab_size"), hidden: try d.requiredInt("hidden_size"),
+                  intermediate: try d.requiredInt("intermediate_size"), layers: try d.requiredInt("num_hidden_layers"),
+                  heads: try d.requiredInt("num_attention_heads"), kvHeads: try d.requiredInt("num_key_value_heads"),
+                  headDim: try d.requiredInt("head_dim"), rmsEps: Float(try d.number("rms_norm_eps") ?? 1e-6),
+                  slidingWindow: try d.int("sliding_window") ?? 512,
+                  ropeBaseGlobal: Float(try ropeTheta("full_attention") ?? d.number("rope_theta") ?? 1_000_000),
+                  ropeBaseLocal: Float(try ropeTheta("sliding_attention") ?? d.number("rope_local_base_freq") ?? 10_000),
+                  slidingPattern: pattern, contextLength: try d.int("max_position_embeddings") ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim, vocabSize]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: path, "implausible gemma3 dimensions \(dims)")
         }
         if let problem = scalarProblem { throw ModelFileError(file: path, problem) }
-        if let scalar = try optionalInt("query_pre_attn_scalar"), scalar != headDim {
+        if let scalar = try d.int("query_pre_attn_scalar"), scalar != headDim {
             throw unsupported("query_pre_attn_scalar \(scalar) ≠ head_dim \(headDim)")
         }
-        if let types = d["layer_types"] as? [String] {
+        if let types = layerTypes {
             let want = (0..<layers).map { isGlobal(layer: $0) ? "full_attention" : "sliding_attention" }
             guard types == want else { throw unsupported("layer_types other than every \(pattern)th layer global") }
         }

@@ -69,7 +69,7 @@ public struct GemmaConfig: Equatable, Codable {
             throw ModelFileError(file: gguf.path, "architecture is \(arch), expected gemma3")
         }
         let headDim = try gguf.requireInt("gemma3.attention.key_length")
-        guard (try? gguf.requireInt("gemma3.attention.value_length")) ?? headDim == headDim else {
+        guard try gguf.optionalInt("gemma3.attention.value_length") ?? headDim == headDim else {
             throw ModelFileError(file: gguf.path, "key_length and value_length differ")
         }
         let vocab = try gguf.stringArray("tokenizer.ggml.tokens").count
@@ -81,13 +81,13 @@ public struct GemmaConfig: Equatable, Codable {
                   kvHeads: try gguf.requireInt("gemma3.attention.head_count_kv"),
                   headDim: headDim,
                   rmsEps: Float(try gguf.requireDouble("gemma3.attention.layer_norm_rms_epsilon")),
-                  slidingWindow: (try? gguf.requireInt("gemma3.attention.sliding_window")) ?? 512,
-                  ropeBaseGlobal: Float((try? gguf.requireDouble("gemma3.rope.freq_base")) ?? 1_000_000),
+                  slidingWindow: try gguf.optionalInt("gemma3.attention.sliding_window") ?? 512,
+                  ropeBaseGlobal: Float(try gguf.optionalDouble("gemma3.rope.freq_base") ?? 1_000_000),
                   // newer converters store the sliding layers' base; Gemma 3's is 10,000
-                  ropeBaseLocal: Float((try? gguf.requireDouble("gemma3.rope.freq_base_swa")) ?? 10_000),
+                  ropeBaseLocal: Float(try gguf.optionalDouble("gemma3.rope.freq_base_swa") ?? 10_000),
                   // llama.cpp does not store Gemma 3's pattern (every 6th layer global); small test models do
-                  slidingPattern: (try? gguf.requireInt("gemma3.attention.sliding_window_pattern")) ?? 6,
-                  contextLength: (try? gguf.requireInt("gemma3.context_length")) ?? 32768)
+                  slidingPattern: try gguf.optionalInt("gemma3.attention.sliding_window_pattern") ?? 6,
+                  contextLength: try gguf.optionalInt("gemma3.context_length") ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {
             throw ModelFileError(file: gguf.path, "implausible gemma3 dimensions \(dims)")

@@ -143,7 +143,7 @@ public final class GemmaInference {
 
     /// Refuses tokens beyond the model's context or the cache's capacity, and ids outside the
     /// vocabulary, before any work.
-    func checkRoom(for tokens: [Int32], in cache: KVCache) throws {
+    public func checkRoom(for tokens: [Int32], in cache: KVCache) throws {
         let context = config.contextLength
         if cache.length + tokens.count > context { throw ContextExceeded(tokens: cache.length + tokens.count, context: context) }
         if cache.length + tokens.count > cache.capacity { throw CacheFull() }

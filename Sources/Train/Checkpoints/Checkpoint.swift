@@ -82,17 +82,33 @@ public enum Checkpoint {
         return spec
     }
 
-    /// Remove all but the newest `keep` complete checkpoints and any leftover temporary ones.
-    public static func prune(runDirectory: String, keep: Int) {
+    /// After the checkpoint of step `newest` was written: remove the checkpoints of later
+    /// steps — an abandoned continuation, left when a run resumed from an earlier checkpoint
+    /// (its metrics were cut there; `--resume latest` must not jump back to them) — then all
+    /// but the newest `keep` of the rest, and leftover temporary ones. Returns the later
+    /// checkpoints it removed.
+    @discardableResult
+    public static func prune(runDirectory: String, keep: Int, newest: Int) -> [String] {
         let files = RunFiles(runDirectory)
-        for old in files.checkpoints.dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
+        let abandoned = files.checkpoints.filter { $0.step > newest }.map(\.path)
+        for path in abandoned { try? FileManager.default.removeItem(atPath: path) }
+        for old in files.checkpoints.filter({ $0.step <= newest }).dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
         for tmp in files.temporaryCheckpoints { try? FileManager.default.removeItem(atPath: tmp) }
+        return abandoned
     }
 
     /// Read a checkpoint into the trainer's trainable values and optimizer (every file
     /// validated first).
     public static func load(_ directory: String, into trainer: Trainer) throws -> CheckpointState {
         let state = try CheckpointState.read(directory: directory)
+        let stateFile = directory + "/" + RunFiles.checkpointState
+        guard (0...trainer.totalSteps).contains(state.step) else {
+            throw MessageError("\(stateFile): step \(state.step) is outside the run's 0…\(trainer.totalSteps) steps")
+        }
+        let name = URL(fileURLWithPath: directory).standardized.lastPathComponent
+        if name.hasPrefix(RunFiles.checkpointPrefix), let step = Int(name.dropFirst(RunFiles.checkpointPrefix.count)), step != state.step {
+            throw MessageError("\(stateFile): step \(state.step) is not the step \(step) of its directory's name (damaged or moved checkpoint?)")
+        }
         let trainable = trainer.trainable
         guard state.options.method == trainer.options.method else {
             throw MessageError("\(directory) was trained with --method \(state.options.method), not \(trainer.options.method)")

@@ -47,9 +47,10 @@ public final class RunDirectory {
     public func truncateMetrics(afterStep step: Int) throws {
         for path in [files.metricsPath, files.validationPath] {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
+            // a line that does not decode (cut short when a run was killed while writing it) goes too
             let kept = data.split(separator: 0x0A).filter { line in
                 struct S: Decodable { var step: Int }
-                return ((try? JSONDecoder().decode(S.self, from: Data(line)))?.step ?? 0) <= step
+                return ((try? JSONDecoder().decode(S.self, from: Data(line)))?.step).map { $0 <= step } ?? false
             }
             var out = Data()
             for l in kept { out.append(contentsOf: l); out.append(0x0A) }

@@ -41,7 +41,7 @@ public enum Banking77 {
             guard let index = intents.index(of: intent) else {
                 throw DataError(file: file, line: record.line, message: "unknown intent \"\(intent)\"")
             }
-            out.append(LabeledText(text: text, intent: intent, intentIndex: index, row: row))
+            out.append(LabeledText(text: text, intent: intent, intentIndex: index, row: row, line: record.line))
         }
         return out
     }

@@ -25,6 +25,7 @@ public struct TrainingData {
         intents = try IntentList.load(f.intents)
         var trainTexts = try Banking77.load(csv: f.train, intents: intents)
         test = try Banking77.load(csv: f.test, intents: intents)
+        let validationFile = holdout > 0 ? f.train : f.test
         if holdout > 0 {
             guard holdout < trainTexts.count else { throw MessageError.invalidArgument("--holdout \(holdout) leaves no training rows") }
             let held = Set(Self.stratifiedSample(trainTexts, count: holdout, classes: intents.count, seed: seed).map(\.row))
@@ -35,7 +36,24 @@ public struct TrainingData {
         }
         self.template = template
         specialTokens = tokenizer.special
-        train = template.tokenize(trainTexts, with: tokenizer)
+        train = try Self.checkLengths(template.tokenize(trainTexts, with: tokenizer), of: trainTexts, in: f.train)
+        // validation's loss runs the training passes too
+        _ = try Self.checkLengths(template.tokenize(validation, with: tokenizer), of: validation, in: validationFile)
+    }
+
+    /// The most tokens a training or validation example may have (prompt, intent and <eos>).
+    /// An example longer than a pass's LabelMaskedBatch.maxRowsPerPass rows forms a pass of its
+    /// own, whose attention scratch grows with the square of its length (≈1.2 GB at 2,048
+    /// tokens, 0.3 TB for a 1 MB message): longer ones are refused with their line instead.
+    /// Banking77's longest has 530 (train.csv line 3926).
+    public static let maxExampleTokens = 4 * LabelMaskedBatch.maxRowsPerPass
+
+    private static func checkLengths(_ examples: [TokenizedExample], of texts: [LabeledText], in file: URL) throws -> [TokenizedExample] {
+        for (example, text) in zip(examples, texts) where example.ids.count > maxExampleTokens {
+            throw DataError(file: file.path, line: text.line,
+                            message: "the example has \(example.ids.count) tokens with the prompt template, its intent and <eos>; a training or validation example may have at most \(maxExampleTokens)")
+        }
+        return examples
     }
 
     /// `count` examples spread evenly over the classes (round-robin over classes, each class's

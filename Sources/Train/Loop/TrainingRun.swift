@@ -60,6 +60,8 @@ public final class TrainingRun {
         // an invocation that has no step left to train leaves no trace of a resume
         if comm.isRoot && startStep < endStep {
             try runDir.create()
+            // the history after the resumed step is rewritten by the steps about to train
+            if resumedFrom != nil { try runDir.truncateMetrics(afterStep: startStep) }
             try runDir.writeJSON(RunConfig(options: options, worldSize: comm.size, transport: comm.transport, blasThreads: threads,
                                            hosts: hosts, totalSteps: trainer.totalSteps, trainExamples: data.train.count,
                                            validationExamples: data.validation.count, resumedFrom: resumedFrom,
@@ -125,7 +127,6 @@ public final class TrainingRun {
                     throw MessageError("\(path) was made with different training flags; resume with the flags of the run (see its trainer_state.json)")
                 }
                 stateBytes = Array(try JSONEncoder().encode(state))
-                try runDir.truncateMetrics(afterStep: state.step)
             } catch {
                 failure = "\(error)"
             }
@@ -149,8 +150,12 @@ public final class TrainingRun {
         if comm.isRoot {
             let start = Date()
             let path = try Checkpoint.save(trainer, runDirectory: runDir.path)
-            Checkpoint.prune(runDirectory: runDir.path, keep: options.keepCheckpoints)
+            let abandoned = Checkpoint.prune(runDirectory: runDir.path, keep: options.keepCheckpoints, newest: trainer.completedSteps)
             say(String(format: "checkpoint %@ written in %.1f s", path, Date().timeIntervalSince(start)))
+            if !abandoned.isEmpty {
+                say("removed the checkpoints of the continuation this run abandoned when it resumed from an earlier step: "
+                    + abandoned.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", "))
+            }
         }
         try comm.barrier()
     }

@@ -43,10 +43,18 @@ public struct EvaluationReport {
             (Self.confusionSVGFile, Data(ConfusionMatrixSVG.render(metrics.confusion, title: "\(title): confusion matrix").utf8)),
             (Self.reportFile, Data(markdown().utf8)),
         ]
+        // a directory in a file's place would stop the writing half-way: refused before any file
+        for (name, _) in files {
+            var isDir: ObjCBool = false
+            let path = directory.appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+                throw MessageError("\(path): is a directory, where the report writes a file")
+            }
+        }
         var urls: [URL] = []
         for (name, data) in files {
             let url = directory.appendingPathComponent(name)
-            try data.write(to: url, options: .atomic)
+            try OutputFile.write(data, to: url.path)
             urls.append(url)
         }
         return urls

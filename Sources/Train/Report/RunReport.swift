@@ -144,7 +144,7 @@ public struct RunReport {
         for (name, text) in files {
             let url = out.appendingPathComponent(name)
             do {
-                try Data(text.utf8).write(to: url, options: .atomic)
+                try OutputFile.write(Data(text.utf8), to: url.path)
             } catch {
                 throw MessageError("cannot write \(url.path): \(error.localizedDescription)")
             }

@@ -18,7 +18,7 @@ public struct TokenizeTool {
     public func answerJSONLines(input: FileHandle, output: FileHandle) throws {
         struct Line: Codable { var text: String; var ids: [Int32]? }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // one key order every run
         var lineNumber = 0
         var pending = Data()
         func handle(_ raw: Data) throws {
@@ -31,7 +31,11 @@ public struct TokenizeTool {
             output.write(try encoder.encode(line) + Data("\n".utf8))
         }
         while true {
-            let chunk = input.availableData
+            // read(upToCount:) throws where availableData traps (stdin a directory, or closed)
+            let chunk: Data
+            do { chunk = try input.read(upToCount: 1 << 16) ?? Data() } catch {
+                throw MessageError.invalidArgument("cannot read stdin: \(Self.reason(error))")
+            }
             if chunk.isEmpty { break }
             pending.append(chunk)
             while let nl = pending.firstIndex(of: 0x0A) {
@@ -41,5 +45,14 @@ public struct TokenizeTool {
         }
         if !pending.isEmpty { try handle(pending) }
     }
-}
 
+    /// The POSIX reason of a failed read ("Is a directory", "Bad file descriptor").
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+}

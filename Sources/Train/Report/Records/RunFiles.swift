@@ -18,7 +18,7 @@ public struct RunFiles {
     /// Inside a checkpoint: written last, so a checkpoint directory without it is incomplete.
     public static let checkpointState = "trainer_state.json"
     static let resumeConfigPrefix = "run_config.resume-"
-    static let checkpointPrefix = "checkpoint-"
+    public static let checkpointPrefix = "checkpoint-"
     static let temporaryCheckpointPrefix = ".tmp-checkpoint-"
 
     public let directory: String

@@ -11,7 +11,7 @@ extension RunFiles {
         }
         var legacyKeys = Set<String>()
         var records: [StepRecord] = []
-        for (number, line) in try Self.jsonLines(metricsPath) {
+        for (number, line) in try Self.jsonLines(metricsPath, notes: &notes) {
             records.append(try Self.decodeStep(line, file: metricsPath, line: number, patched: &legacyKeys))
         }
         guard !records.isEmpty else { throw MessageError("\(metricsPath) holds no steps") }
@@ -32,7 +32,7 @@ extension RunFiles {
     public func readValidation(notes: inout [String]) throws -> [ValidationRecord] {
         guard FileManager.default.fileExists(atPath: validationPath) else { return [] }
         var points: [ValidationRecord] = []
-        for (number, line) in try Self.jsonLines(validationPath) {
+        for (number, line) in try Self.jsonLines(validationPath, notes: &notes) {
             do {
                 points.append(try JSONDecoder().decode(ValidationRecord.self, from: line))
             } catch {
@@ -82,13 +82,19 @@ extension RunFiles {
         }
     }
 
-    /// Non-empty lines with their 1-based line numbers.
-    static func jsonLines(_ path: String) throws -> [(Int, Data)] {
+    /// Non-empty lines with their 1-based line numbers. A last line cut short — no newline
+    /// after it and no JSON — is what a run killed while appending leaves: it is left out
+    /// (with a note) instead of making the whole run unreadable.
+    static func jsonLines(_ path: String, notes: inout [String]) throws -> [(Int, Data)] {
         guard let data = FileManager.default.contents(atPath: path) else { throw MessageError("cannot read \(path)") }
         var out: [(Int, Data)] = []
         for (i, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             out.append((i + 1, Data(line)))
+        }
+        if data.last != 0x0A, let (number, last) = out.last, (try? JSONSerialization.jsonObject(with: last)) == nil {
+            out.removeLast()
+            notes.append("\(URL(fileURLWithPath: path).lastPathComponent) line \(number) is cut short (a run stopped while writing it); it is left out.")
         }
         return out
     }
