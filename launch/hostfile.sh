@@ -86,10 +86,6 @@ elif [ "$threads" -gt 1 ]; then
 else
   cmd+=(--map-by slot --bind-to core)
 fi
-# On SIGINT/SIGTERM mpirun passes SIGTERM to the ranks and SIGKILLs them after this many
-# seconds (Open MPI's default is 1): enough for rank 0 to finish its step and write the
-# final checkpoint (≈15 s for the 270M model).
-cmd+=(--mca odls_base_sigkill_timeout "${FTDIST_STOP_GRACE_SECONDS:-90}")
 cmd+=(--mca pml ob1 --mca btl "${FTDIST_BTL:-self,vader,tcp}")
 algorithm=${FTDIST_ALLREDUCE_ALGORITHM:-$([ "$hosts" -gt 1 ] && echo 3 || echo 0)}
 [[ "$algorithm" =~ ^[0-6]$ ]] || die "FTDIST_ALLREDUCE_ALGORITHM must be 0 (Open MPI's choice) to 6, got '$algorithm'"
@@ -109,4 +105,6 @@ cd "$ROOT"
 printf '[launch] %d rank(s) on %d host(s) (%d slots), %d core(s) per host, %d OpenBLAS thread(s) per rank\n' \
   "$n" "$hosts" "$total_slots" "$cores" "$threads"
 printf '[launch]'; printf ' %q' "${cmd[@]}"; printf '\n'
-exec "${cmd[@]}"
+# train: Ctrl-C / SIGTERM stop after the current step with a final checkpoint (lib/mpirun.sh)
+source "$ROOT/launch/lib/mpirun.sh"
+run_mpirun "${1:-}" "${cmd[@]}"

@@ -37,10 +37,6 @@ elif [ "$threads" -gt 1 ]; then
 else
   cmd+=(--bind-to core)
 fi
-# On SIGINT/SIGTERM mpirun passes SIGTERM to the ranks and SIGKILLs them after this many
-# seconds (Open MPI's default is 1): enough for rank 0 to finish its step and write the
-# final checkpoint (≈15 s for the 270M model).
-cmd+=(--mca odls_base_sigkill_timeout "${FTDIST_STOP_GRACE_SECONDS:-90}")
 cmd+=(-x "OPENBLAS_NUM_THREADS=$threads" -x "OMP_NUM_THREADS=$threads")
 while IFS= read -r var; do
   cmd+=(-x "$var")
@@ -50,4 +46,6 @@ cmd+=("$bin" "$@")
 cd "$ROOT"
 printf '[launch] %d rank(s) on %d core(s), %d OpenBLAS thread(s) per rank\n' "$n" "$cores" "$threads"
 printf '[launch]'; printf ' %q' "${cmd[@]}"; printf '\n'
-exec "${cmd[@]}"
+# train: Ctrl-C / SIGTERM stop after the current step with a final checkpoint (lib/mpirun.sh)
+source "$ROOT/launch/lib/mpirun.sh"
+run_mpirun "${1:-}" "${cmd[@]}"

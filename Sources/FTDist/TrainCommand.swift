@@ -16,8 +16,11 @@ struct TrainCommand: ParsableCommand {
         --method lora or qlora trains peft-style adapters (checkpoints in peft's format, with \
         the base's path and sha256) at --lr 2e-4 unless given; every other default stays. \
         Started without mpirun it runs as a single rank.
-        SIGINT/SIGTERM stop the run after the current step with a final checkpoint; \
-        continue with --resume latest.
+        SIGINT/SIGTERM/SIGUSR1 stop the run after the current step with a final checkpoint; \
+        continue with --resume latest. Under mpirun send SIGUSR1 to mpirun (it forwards it to \
+        every rank at once; its own SIGINT/SIGTERM handling kills the ranks within a second), \
+        or start through launch/local.sh or launch/hostfile.sh, which turn Ctrl-C and SIGTERM \
+        into that.
         """)
 
     private static let recipe = TrainingOptions.recipe

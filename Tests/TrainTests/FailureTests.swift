@@ -106,6 +106,53 @@ final class FailureTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", last)), r.stderr)
     }
 
+    /// The launchers turn SIGTERM (and Ctrl-C) into a stop after the current step: mpirun's
+    /// own handling kills the ranks within a second (Open MPI 4.1), so launch/lib/mpirun.sh
+    /// passes the signal on as SIGUSR1, which mpirun forwards to every rank at once. The
+    /// launcher exits 143, the final checkpoint is at the step the ranks agreed on, nothing
+    /// keeps running, and the run resumes from it.
+    func testTheLauncherTurnsSigtermIntoAStopWithACheckpoint() throws {
+        let dir = try temporaryDirectory("launcher-stop")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("run")
+        let log = dir.appendingPathComponent("launcher.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let launcher = Process()
+        launcher.executableURL = URL(fileURLWithPath: "/bin/bash")
+        launcher.arguments = [TestPaths.repoRoot.appendingPathComponent("launch/local.sh").path, "2", "train", "--model", model,
+                              "--data", TestPaths.dataDir.path, "--output", out.path, "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
+        var env = ProcessInfo.processInfo.environment
+        env["FTDIST_BIN"] = TestPaths.binary
+        launcher.environment = env
+        let handle = try FileHandle(forWritingTo: log)
+        launcher.standardOutput = handle
+        launcher.standardError = handle
+        launcher.standardInput = FileHandle.nullDevice
+        try launcher.run()
+        let metrics = out.appendingPathComponent("metrics.jsonl")
+        let start = Date()
+        while Date().timeIntervalSince(start) < 120,
+              ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 5 {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        launcher.terminate()
+        let signalled = Date()
+        while launcher.isRunning && Date().timeIntervalSince(signalled) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        XCTAssertFalse(launcher.isRunning, "the launcher still runs 60 s after SIGTERM")
+        if launcher.isRunning { launcher.interrupt() }
+        launcher.waitUntilExit()
+        let text = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertEqual(launcher.terminationStatus, 143, text)
+        XCTAssertTrue(text.contains("stopping after the current step"), text)
+        let stopped = try XCTUnwrap(checkpointSteps(out).max(), "no final checkpoint:\n\(text.suffix(800))")
+        XCTAssertTrue(text.contains("writing a final checkpoint at step \(stopped)"), text)
+        XCTAssertEqual(try TinyRun.losses(out).map(\.step).last, stopped, "the checkpoint is at the last step trained")
+        XCTAssertTrue(rankPids(output: out).isEmpty, "a rank survived")
+        let r = try TinyRun.train(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "\(stopped + 2)"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", stopped)), r.stderr)
+    }
+
     /// An error on rank 0 alone (its run directory cannot be created: a file is in the way)
     /// while rank 1 waits in a collective must end the whole job with the error, not hang —
     /// in particular nothing collective (such as freeing the shared gradient window) may
