@@ -13,16 +13,18 @@ final class FailureTests: XCTestCase {
         p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
         p.arguments = Launch.mpirunArguments(ranks: ranks) + [TestPaths.binary, "train", "--model", model, "--data", TestPaths.dataDir.path,
                       "--output", output.path, "--save-steps", "10", "--no-final-eval", "--lr", "1e-3"] + (resume ? ["--resume", "latest"] : [])
-        var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        p.environment = env
+        try runLogged(p, log: log, environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"])
+        return (p, log)
+    }
+
+    /// Start `p` with stdout and stderr into `log`, no stdin, `environment` over ours.
+    private func runLogged(_ p: Process, log: URL, environment: [String: String]) throws {
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
         p.standardInput = FileHandle.nullDevice
         try p.run()
-        return (p, log)
     }
 
     private func waitForCheckpoint(_ output: URL, atLeast step: Int, timeout: Double = 120) {
@@ -121,14 +123,7 @@ final class FailureTests: XCTestCase {
         launcher.executableURL = URL(fileURLWithPath: "/bin/bash")
         launcher.arguments = [TestPaths.repoRoot.appendingPathComponent("launch/local.sh").path, "2", "train", "--model", model,
                               "--data", TestPaths.dataDir.path, "--output", out.path, "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
-        var env = ProcessInfo.processInfo.environment
-        env["FTDIST_BIN"] = TestPaths.binary
-        launcher.environment = env
-        let handle = try FileHandle(forWritingTo: log)
-        launcher.standardOutput = handle
-        launcher.standardError = handle
-        launcher.standardInput = FileHandle.nullDevice
-        try launcher.run()
+        try runLogged(launcher, log: log, environment: ["FTDIST_BIN": TestPaths.binary])
         let metrics = out.appendingPathComponent("metrics.jsonl")
         let start = Date()
         while Date().timeIntervalSince(start) < 120,

@@ -80,6 +80,26 @@ final class ResumeTests: XCTestCase {
                                "--resume", previous, "--max-steps", "3", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from"), r.stderr)
+
+        // damaged AdamW moments are refused too: a NaN (which the next step would have spread
+        // into every adapter it touches, and into a checkpoint that verifies), or any changed
+        // value (trainer_state.json records their checksum)
+        for (name, value) in [("nan", Float.nan), ("changed", Float(0.5))] {
+            let copy = dir.appendingPathComponent("moments-\(name)/checkpoint-000002")
+            try fm.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try fm.copyItem(at: URL(fileURLWithPath: previous), to: copy)
+            let optimizer = copy.appendingPathComponent("optimizer.safetensors")
+            let bytes = try Data(contentsOf: optimizer)
+            let headerLength = bytes.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
+            let handle = try FileHandle(forUpdating: optimizer)
+            try handle.seek(toOffset: UInt64(8 + headerLength))   // exp_avg's first value
+            try handle.write(contentsOf: withUnsafeBytes(of: value.bitPattern.littleEndian) { Data($0) })
+            try handle.close()
+            r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+                                   "--resume", copy.path, "--max-steps", "3", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])
+            XCTAssertNotEqual(r.status, 0, name)
+            XCTAssertTrue(r.stderr.contains(name == "nan" ? "exp_avg holds nan at element 0" : "the moments do not match the checksum"), r.stderr)
+        }
     }
 
     /// `--max-steps N` is the step to stop at, counted from the start of the run: a run stopped

@@ -73,7 +73,10 @@ public enum PeftAdapterFiles {
         if let unknown = file.tensors.keys.sorted().first(where: { !expected.contains($0) }) {
             throw ModelFileError(file: path, "unexpected tensor \(unknown) for a LoRA of rank \(adapters.lora?.rank ?? 0) on \(adapters.lora?.targets.map(\.rawValue).joined(separator: ",") ?? "")")
         }
-        for t in adapters.tensors { try file.read(t.hfName, shape: t.shape, into: adapters.values.pointer + t.offset) }
+        for t in adapters.tensors {
+            try file.read(t.hfName, shape: t.shape, into: adapters.values.pointer + t.offset)
+            try ModelFileError.requireFinite(adapters.values.pointer + t.offset, count: t.count, tensor: t.hfName, file: path)
+        }
     }
 
     /// adapter_model.safetensors of `adapters` into `directory` (the caller handles atomicity).

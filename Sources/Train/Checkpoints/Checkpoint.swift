@@ -30,6 +30,14 @@ public enum Checkpoint {
         let files = RunFiles(runDirectory)
         let final = URL(fileURLWithPath: files.path(RunFiles.checkpoint(step: trainer.completedSteps)))
         let tmp = URL(fileURLWithPath: files.path(RunFiles.temporaryCheckpoint(step: trainer.completedSteps)))
+        // a non-finite weight or moment (a damaged resume, an arithmetic fault) must not become a
+        // checkpoint that verifies: the run stops here and the earlier checkpoints stay
+        for (what, buffer) in [("trained parameters", trainer.trainable.values), ("AdamW moments", trainer.optimizer.m),
+                               ("AdamW moments", trainer.optimizer.v)] {
+            if let i = (0..<buffer.count).first(where: { !buffer[$0].isFinite }) {
+                throw MessageError("step \(trainer.completedSteps): the \(what) hold a non-finite value (\(buffer[i]) at element \(i)); no checkpoint is written")
+            }
+        }
         try? fm.removeItem(at: tmp)
         do {
             try fm.createDirectory(at: tmp, withIntermediateDirectories: true)
@@ -131,6 +139,7 @@ public enum Checkpoint {
         }
         try optimizer.read("exp_avg", shape: [trainable.count], into: trainer.optimizer.m.pointer)
         try optimizer.read("exp_avg_sq", shape: [trainable.count], into: trainer.optimizer.v.pointer)
+        try checkMoments(trainer.optimizer, expectedChecksum: state.optimizerChecksum, file: directory + "/" + optimizerFile)
         try restoreExactNorms(trainable.tensors, of: trainable.values, from: optimizer, expectedChecksum: state.parameterChecksum,
                               directory: directory)
         return state
@@ -151,6 +160,24 @@ public enum Checkpoint {
         }
         guard ParameterChecksum.hex(ParameterChecksum.of(values)) == expectedChecksum else {
             throw MessageError("\(directory): the weights do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
+        }
+    }
+
+    /// ParameterChecksum of both moments: what trainer_state.json records.
+    static func momentsChecksum(_ optimizer: AdamW) -> String {
+        ParameterChecksum.hex(ParameterChecksum.of(optimizer.m)) + ParameterChecksum.hex(ParameterChecksum.of(optimizer.v))
+    }
+
+    /// Moments read from a checkpoint: finite, second moments not negative, and equal to the
+    /// recorded checksum when there is one.
+    private static func checkMoments(_ optimizer: AdamW, expectedChecksum: String?, file: String) throws {
+        for (name, buffer) in [("exp_avg", optimizer.m), ("exp_avg_sq", optimizer.v)] {
+            if let i = (0..<buffer.count).first(where: { !buffer[$0].isFinite || (name == "exp_avg_sq" && buffer[$0] < 0) }) {
+                throw MessageError("\(file): \(name) holds \(buffer[i]) at element \(i) (damaged checkpoint)")
+            }
+        }
+        if let expectedChecksum, momentsChecksum(optimizer) != expectedChecksum {
+            throw MessageError("\(file): the moments do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
         }
     }
 
@@ -176,6 +203,7 @@ extension Trainer {
                                lr: history.last?.lr ?? schedule.lr(step: 0), nextLR: schedule.lr(step: completedSteps),
                                worldSize: comm.size, parameterChecksum: ParameterChecksum.hex(ParameterChecksum.of(trainable.values)),
                                options: options, history: history, savedAt: formatter.string(from: Date()),
-                               base: trainable.method == .lora ? try baseRecord() : nil)
+                               base: trainable.method == .lora ? try baseRecord() : nil,
+                               optimizerChecksum: Checkpoint.momentsChecksum(optimizer))
     }
 }

@@ -21,6 +21,9 @@ public struct CheckpointState: Codable {
     public var savedAt: String
     /// The base an adapter checkpoint needs (nil for full fine-tuning: the weights are here).
     public var base: BaseModelRecord?
+    /// ParameterChecksum of AdamW's first and second moments (exp_avg, then exp_avg_sq), so that
+    /// resume refuses damaged moments as it refuses damaged weights (nil in older checkpoints).
+    public var optimizerChecksum: String?
 
     public static func read(directory: String) throws -> CheckpointState {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(fileName)
