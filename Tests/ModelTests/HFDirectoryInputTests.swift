@@ -154,6 +154,22 @@ final class HFDirectoryInputTests: XCTestCase {
         map["weight_map"] = weights
         try JSONSerialization.data(withJSONObject: map).write(to: index)
         XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) { XCTAssertTrue("\($0)".contains("model.layers.0.mlp.extra.weight"), "\($0)") }
+        // a weight_map entry that names no file, and a tensor the map leaves out (named with the index)
+        var odd = map
+        var oddWeights = weights as [String: Any]
+        oddWeights["model.layers.0.mlp.extra.weight"] = 5
+        odd["weight_map"] = oddWeights
+        try JSONSerialization.data(withJSONObject: odd).write(to: index)
+        XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) {
+            XCTAssertTrue("\($0)".contains("weight_map.model.layers.0.mlp.extra.weight is 5, expected a shard's file name"), "\($0)")
+        }
+        weights.removeValue(forKey: "model.layers.0.mlp.extra.weight")
+        weights.removeValue(forKey: "model.norm.weight")
+        map["weight_map"] = weights
+        try JSONSerialization.data(withJSONObject: map).write(to: index)
+        XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) {
+            XCTAssertTrue("\($0)".contains(index.path + ": missing tensor model.norm.weight"), "\($0)")
+        }
         try indexData.write(to: index)
         try FileManager.default.removeItem(at: path.appendingPathComponent("model-00002-of-00002.safetensors"))
         XCTAssertThrowsError(try ModelFile(path: path.path).fp32()) { XCTAssertTrue("\($0)".contains("model-00002-of-00002.safetensors"), "\($0)") }
@@ -186,7 +202,8 @@ final class HFDirectoryInputTests: XCTestCase {
         try refused(try file(length: 1 << 63 + 7, [:]), "bad safetensors header length 9223372036854775815")
         try refused(try file(length: UInt64.max, [:]), "bad safetensors header length")
         try refused(try file(["a": entry([1 << 32, 1 << 32, 16], [0, 16])]), "impossible shape")
-        try refused(try file(["a": entry([2], [1, Int.min])]), "outside the file")
+        try refused(try file(["a": entry([2], [1, Int.min])]), "which are no byte range")
+        try refused(try file(["a": entry([2], [0, 12])]), "has data_offsets [0, 12] (12 bytes), but [2] in F32 takes 8")
         try refused(try file(["a": entry([2], [Int.max - 8, Int.max])]), "outside the file")
         try refused(try file(["a": entry([4], [0, 16]), "b": entry([4], [8, 24])]), "tensors a and b overlap")
         try file(["a": entry([4], [0, 16]), "b": entry([4], [16, 32]), "empty": entry([0], [16, 16])]).write(to: path)

@@ -24,6 +24,24 @@ final class QuantizeTests: XCTestCase {
 
     /// Q5_0 of d·(q − 16) with the most negative value −16·d: d is found exactly and every q
     /// comes back; nibbles and fifth bits land where block_q5_0 puts them.
+    /// An export must not write weights that decode to infinity: fp16 ends at 65,504 and the
+    /// fp16 block scales of Q8_0 at 65,504 × 127. bf16 and f32 hold both.
+    func testCheckedBytesRefuseValuesTheTypeCannotHold() throws {
+        var x = (0..<64).map { Float($0) / 64 }
+        x[40] = 1e5
+        for type in [GGMLType.bf16, .f32, .q8_0] { XCTAssertNoThrow(try Quantize.checkedBytes(type, x, count: 64, tensor: "w", file: "f")) }
+        XCTAssertEqual(try Quantize.checkedBytes(.q8_0, x, count: 64, tensor: "w", file: "f"), Quantize.bytes(.q8_0, x, count: 64))
+        XCTAssertThrowsError(try Quantize.checkedBytes(.f16, x, count: 64, tensor: "w", file: "f")) {
+            XCTAssertTrue("\($0)".contains("tensor w does not fit F16: element 40 (100000.0) becomes inf"), "\($0)")
+        }
+        x[40] = 65504
+        XCTAssertNoThrow(try Quantize.checkedBytes(.f16, x, count: 64, tensor: "w", file: "f"))
+        x[40] = 1e7
+        XCTAssertThrowsError(try Quantize.checkedBytes(.q8_0, x, count: 64, tensor: "w", file: "f")) {
+            XCTAssertTrue("\($0)".contains("does not fit Q8_0") && "\($0)".contains("bf16 or f32"), "\($0)")
+        }
+    }
+
     func testQ5_0HandCheckedBlock() {
         let d: Float = 0.25
         let q: [Int] = (0..<32).map { ($0 * 7 + 3) % 32 }.enumerated().map { $0.offset == 5 ? 0 : $0.element }

@@ -71,6 +71,15 @@ final class ExportCommandTests: XCTestCase {
         let g = try GGUFFile(path: adapterFile)
         XCTAssertEqual(g.metadata["general.type"], .string("adapter"))
         XCTAssertEqual(Float(g.metadata["adapter.lora.alpha"]!.double!), Float(16 * 8.0.squareRoot()), "rsLoRA: α·√r")
+        // given where a model belongs, the adapter GGUF says what it is
+        XCTAssertThrowsError(try GemmaConfig(gguf: g)) { XCTAssertTrue("\($0)".contains("a LoRA adapter GGUF (general.type adapter), not a model"), "\($0)") }
+        // info describes an adapter checkpoint, and names what a directory lacks
+        let described = try ModelInfo.describe(path: checkpoint, fullArrays: false)
+        XCTAssertTrue(described.contains("LoRA adapters (peft): rank 8, alpha 16.0 (rsLoRA)"), described)
+        XCTAssertTrue(described.contains("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"), described)
+        XCTAssertThrowsError(try ModelInfo.describe(path: dir.path, fullArrays: false)) {
+            XCTAssertTrue("\($0)".contains("neither config.json"), "\($0)")
+        }
         let adapters = try AdapterCheckpoint(checkpoint).adapters(for: TinyGemma.config())
         for t in adapters.tensors {
             let info = try g.requireTensor(t.ggufName, shape: t.shape)
@@ -113,6 +122,18 @@ final class ExportCommandTests: XCTestCase {
         try refused([dir.path, "--output", out], "neither a model directory")
         try FileManager.default.copyItem(atPath: model, toPath: dir.appendingPathComponent("taken.gguf").path)
         try refused([model, "--output", dir.appendingPathComponent("taken.gguf").path], "exists already")
+        // a link to nothing is taken too, and a trailing / names no file (both used to fail after the whole export)
+        let dangling = dir.appendingPathComponent("dangling.gguf")
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: dir.appendingPathComponent("nowhere").path)
+        try refused([model, "--output", dangling.path], "exists already (a symbolic link)")
+        try FileManager.default.removeItem(at: dangling)
+        try refused([model, "--output", dir.path + "/trail/"], "ends in /")
+        // an export that cannot hold the weights: F16 ends at 65,504
+        let big = try TinyGemma.write(to: dir.appendingPathComponent("big.gguf").path) { t, values in
+            if t.hfName == "model.layers.0.mlp.down_proj.weight" { values[3] = 1e5 }
+        }
+        try refused([big, "--type", "f16", "--output", out], "tensor model.layers.0.mlp.down_proj.weight does not fit F16: element 3 (100000.0)")
+        try FileManager.default.removeItem(atPath: big)
         // a truncated GGUF and a checkpoint with a damaged weights file
         let truncated = dir.appendingPathComponent("truncated.gguf")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: model))

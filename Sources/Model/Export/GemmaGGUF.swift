@@ -21,7 +21,7 @@ public enum GemmaGGUF {
             let source = UnsafePointer(model.parameters.pointer + t.offset)
             w.addTensor(t.ggufName, shape: t.shape, type: type) {
                 try ModelFileError.requireFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
-                return withExtendedLifetime(model) { Quantize.bytes(type, source, count: t.count) }
+                return try withExtendedLifetime(model) { try Quantize.checkedBytes(type, source, count: t.count, tensor: t.hfName, file: sourcePath) }
             }
         }
         return w

@@ -30,7 +30,7 @@ public enum LoRAAdapterGGUF {
             let source = UnsafePointer(adapters.values.pointer + t.offset), chosen = ggml
             w.addTensor(t.ggufName, shape: t.shape, type: chosen) {
                 try ModelFileError.requireFinite(source, count: t.count, tensor: t.hfName, file: sourcePath)
-                return withExtendedLifetime(adapters) { Quantize.bytes(chosen, source, count: t.count) }
+                return try withExtendedLifetime(adapters) { try Quantize.checkedBytes(chosen, source, count: t.count, tensor: t.hfName, file: sourcePath) }
             }
         }
         return w

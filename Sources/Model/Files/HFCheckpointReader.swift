@@ -65,9 +65,16 @@ public final class HFWeightFiles {
             files[GemmaModel.hfWeightsFile] = f
             for name in f.tensors.keys { owner[name] = GemmaModel.hfWeightsFile }
         } else if fm.fileExists(atPath: index) {
-            guard let data = fm.contents(atPath: index),
-                  let map = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["weight_map"] as? [String: String] else {
+            let fields = try JSONFields(contentsOf: index, missing: "a sharded model needs its index")
+            guard let entries = try fields.object("weight_map")?.values else {
                 throw ModelFileError(file: index, "not a safetensors index (no weight_map)")
+            }
+            var map: [String: String] = [:]
+            for (name, shard) in entries {
+                guard let shard = shard as? String else {
+                    throw ModelFileError(file: index, "weight_map.\(name) is \(JSONFields.describe(shard)), expected a shard's file name")
+                }
+                map[name] = shard
             }
             for shard in Set(map.values) {
                 guard !shard.contains("/") else { throw ModelFileError(file: index, "shard \(shard) is outside the directory") }
@@ -86,13 +93,18 @@ public final class HFWeightFiles {
         }
         self.files = files
         fileOfTensor = owner
+        indexFile = files[GemmaModel.hfWeightsFile] == nil ? index : nil
     }
+
+    /// model.safetensors.index.json when the weights are sharded (it names where each tensor is).
+    private let indexFile: String?
 
     public var tensorNames: [String] { Array(fileOfTensor.keys) }
 
     /// The file that holds `name` (for messages).
     public func path(of name: String) -> String {
-        directory + "/" + (fileOfTensor[name] ?? GemmaModel.hfWeightsFile)
+        if let file = fileOfTensor[name] { return directory + "/" + file }
+        return indexFile ?? directory + "/" + GemmaModel.hfWeightsFile
     }
 
     /// Throw unless `name` exists with `shape`.

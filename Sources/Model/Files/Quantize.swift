@@ -28,6 +28,30 @@ public enum Quantize {
         }
     }
 
+    /// `bytes` for an export: the encoded tensor is decoded again, a chunk at a time, and must
+    /// hold only finite values — fp16 ends at 65,504, and the fp16 scales of the block types
+    /// overflow for values some hundred times larger — else the export stops with a message
+    /// naming the tensor, not a file whose weights are infinite.
+    public static func checkedBytes(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int, tensor: String, file: String) throws -> [UInt8] {
+        let encoded = bytes(type, x, count: count)
+        let chunk = 1 << 20   // a multiple of every block size
+        var decoded = [Float](repeating: 0, count: min(chunk, count))
+        try encoded.withUnsafeBytes { raw in
+            for start in stride(from: 0, to: count, by: chunk) {
+                let n = min(chunk, count - start), byteStart = type.byteCount(elements: start)!
+                let piece = UnsafeRawBufferPointer(rebasing: raw[byteStart..<(byteStart + type.byteCount(elements: n)!)])
+                try decoded.withUnsafeMutableBufferPointer { out in
+                    Dequantize.row(type: type, source: piece, count: n, into: out.baseAddress!)
+                    if let i = (0..<n).first(where: { !out[$0].isFinite }) {
+                        let biggest = (0..<count).map { abs(x[$0]) }.max() ?? 0
+                        throw ModelFileError(file: file, "tensor \(tensor) does not fit \(type.name): element \(start + i) (\(x[start + i])) becomes \(out[i]) (the tensor's largest magnitude is \(biggest)); export it as bf16 or f32")
+                    }
+                }
+            }
+        }
+        return encoded
+    }
+
     /// `count` values (whole blocks) as `type`, returned as bytes.
     public static func bytes(_ type: GGMLType, _ x: UnsafePointer<Float>, count: Int) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: type.byteCount(elements: count)!) { buffer, initialized in

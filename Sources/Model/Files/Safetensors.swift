@@ -114,8 +114,13 @@ public enum Safetensors {
                     count = product
                 }
                 // offsets are checked against the file before any arithmetic on them
-                guard offs[0] >= 0, offs[0] <= offs[1], offs[1] <= bytes.count - dataStart,
-                      offs[1] - offs[0] == count * type.size else {
+                guard offs[0] >= 0, offs[0] <= offs[1] else {
+                    throw ModelFileError(file: path, "tensor \(name) has data_offsets \(offs), which are no byte range")
+                }
+                guard offs[1] - offs[0] == count * type.size else {
+                    throw ModelFileError(file: path, "tensor \(name) has data_offsets \(offs) (\(offs[1] - offs[0]) bytes), but \(shape) in \(dtype) takes \(count * type.size)")
+                }
+                guard offs[1] <= bytes.count - dataStart else {
                     throw ModelFileError(file: path, "tensor \(name) data lies outside the file (truncated?)")
                 }
                 tensors[name] = (shape, offs[0]..<offs[1])

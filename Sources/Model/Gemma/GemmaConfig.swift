@@ -68,6 +68,9 @@ public struct GemmaConfig: Equatable, Codable {
         guard arch == "gemma3" else {
             throw ModelFileError(file: gguf.path, "architecture is \(arch), expected gemma3")
         }
+        if gguf.metadata["general.type"]?.string == "adapter" {
+            throw ModelFileError(file: gguf.path, "a LoRA adapter GGUF (general.type adapter), not a model: llama.cpp applies it with --lora over its base; ft-dist reads adapters from their checkpoint directory")
+        }
         let headDim = try gguf.requireInt("gemma3.attention.key_length")
         guard try gguf.optionalInt("gemma3.attention.value_length") ?? headDim == headDim else {
             throw ModelFileError(file: gguf.path, "key_length and value_length differ")

@@ -19,7 +19,11 @@ enum HFDirectoryOutput {
             try tokenizer.write(to: tmp)
             if let mergedFrom { try JSONEncoder().encode(mergedFrom).write(to: tmp.appendingPathComponent(MergedSource.fileName)) }
             // rename() replaces only an empty directory; a file or a filled one at `output` stays
-            guard !fm.fileExists(atPath: output), rename(tmp.path, output) == 0 else {
+            var info = stat()
+            guard lstat(output, &info) != 0 else {
+                throw MessageError("--output \(output) appeared while the model was written; it is left as it is, nothing was written")
+            }
+            guard rename(tmp.path, output) == 0 else {
                 throw MessageError("cannot rename \(tmp.path) to \(output): \(String(cString: strerror(errno)))")
             }
         } catch {
@@ -38,7 +42,14 @@ enum HFDirectoryOutput {
     /// before any work is done.
     static func checkNewOutput(_ output: String) throws {
         let fm = FileManager.default
-        guard !fm.fileExists(atPath: output) else { throw MessageError("--output \(output) exists already; choose a new name") }
+        // lstat, not fileExists: a symbolic link to nothing is there too (the final rename or
+        // link would fail on it after all the work)
+        var info = stat()
+        guard lstat(output, &info) != 0 else {
+            let kind = info.st_mode & S_IFMT == S_IFLNK ? " (a symbolic link)" : ""
+            throw MessageError("--output \(output) exists already\(kind); choose a new name")
+        }
+        guard !output.hasSuffix("/") else { throw MessageError("--output \(output) ends in /: name the new file or directory itself") }
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {

@@ -1,10 +1,16 @@
 import Foundation
 import Model
+import Report
 
 /// `ft-dist info`.
 public enum ModelInfo {
     public static func describe(path: String, fullArrays: Bool) throws -> String {
         if GemmaModel.isHFDirectory(path) { return try describeHF(path) }
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            if AdapterCheckpoint.isAdapterDirectory(path) { return try describeAdapters(path) }
+            throw MessageError("\(path) is a directory with neither \(GemmaModel.hfConfigFile) (an HF model) nor \(PeftAdapterFiles.configFile) (LoRA adapters)")
+        }
         let f = try GGUFFile(path: path)
         var out = "\(path)\nGGUF version \(f.version), \(f.metadata.count) metadata keys, \(f.tensors.count) tensors, alignment \(f.alignment)\n\nmetadata:\n"
         for key in f.metadataKeys {
@@ -30,6 +36,8 @@ public enum ModelInfo {
         let c = file.config
         let weights = try HFWeightFiles(directory: path)
         let tokenizer = try file.tokenizer()
+        // the tensors the config asks for, each with its shape (what loading the model checks)
+        for t in ParameterLayout(config: c).tensors { try weights.check(t.hfName, shape: t.shape) }
         var out = "\(path)\nHF model directory (gemma3_text): \(c.layers) layers, hidden \(c.hidden), intermediate \(c.intermediate), "
             + "\(c.heads) heads / \(c.kvHeads) kv, head_dim \(c.headDim), vocab \(c.vocabSize), sliding window \(c.slidingWindow) "
             + "(every \(c.slidingPattern)th layer global), RoPE \(c.ropeBaseGlobal) / \(c.ropeBaseLocal), rms eps \(c.rmsEps)\n"
@@ -41,6 +49,23 @@ public enum ModelInfo {
             total += shape.reduce(1, *)
         }
         return out + "total parameters: \(total)"
+    }
+
+    /// An adapter checkpoint (peft's files): its LoRA, its base and its tensors.
+    static func describeAdapters(_ path: String) throws -> String {
+        let checkpoint = try AdapterCheckpoint(path)
+        let lora = checkpoint.lora
+        let file = try Safetensors.File(path: path + "/" + PeftAdapterFiles.weightsFile)
+        var out = "\(path)\nLoRA adapters (peft): rank \(lora.rank), alpha \(lora.alpha)\(lora.rsLoRA ? " (rsLoRA)" : ""), scale \(lora.scale), "
+            + "dropout \(lora.dropout), targets \(lora.targets.map(\.rawValue).joined(separator: ","))\nbase: \(checkpoint.basePath)\n\n"
+            + "tensors (name, shape, dtype):\n"
+        var total = 0
+        for name in file.tensors.keys.sorted() {
+            let shape = file.tensors[name]!.shape
+            out += "  \(name.padding(toLength: 72, withPad: " ", startingAt: 0)) \(String(describing: shape).padding(toLength: 12, withPad: " ", startingAt: 0)) \(file.dtypes[name]!.rawValue)\n"
+            total += shape.reduce(1, *)
+        }
+        return out + "trained parameters: \(total)"
     }
 
     static func render(_ v: GGUFValue, full: Bool) -> String {
