@@ -39,7 +39,8 @@ final class TrainingOptionsTests: XCTestCase {
         let dir = try temporaryDirectory("train-bad")
         let model = try TinyRun.model(in: dir)
         for (flags, message) in [(["--batch-size", "20000"], "--batch-size 20000 is larger than the 10003 training examples"),
-                                 (["--max-new-tokens", "100000000"], "context")] {
+                                 (["--max-new-tokens", "100000000"], "context"),
+                                 (["--epochs", "99999999999"], "--epochs must be between 1 and 10000")] {
             let out = dir.appendingPathComponent("run")
             let r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path] + flags)
             XCTAssertNotEqual(r.status, 0, "\(flags)")
@@ -47,5 +48,38 @@ final class TrainingOptionsTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("Fatal error"), "\(flags)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(flags): nothing may be written")
         }
+    }
+
+    /// A run directory's start without a checkpoint (killed during its first save) is no dead
+    /// end: both a fresh start and --resume latest say what to do; and a checkpoint refuses to
+    /// continue on other training examples (another --data), which would change the batches
+    /// and the schedule.
+    func testRunDirectoryStatesThatCannotContinueSaySo() throws {
+        let dir = try temporaryDirectory("train-states")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("run")
+        var r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        // other data: train.csv without its last rows
+        let other = dir.appendingPathComponent("data")
+        try FileManager.default.copyItem(at: TestPaths.dataDir, to: other)
+        let train = other.appendingPathComponent("train.csv")
+        // bytes, not Characters: the file's CRLF is one Character, which a split at "\n" passes over
+        let lines = try Data(contentsOf: train).split(separator: 0x0A, omittingEmptySubsequences: false)
+        try Data(lines.prefix(3001).joined(separator: [0x0A]) + [0x0A]).write(to: train)
+        r = try Launch.ftdist(["train", "--model", model, "--data", other.path, "--output", out.path, "--resume", "latest",
+                               "--max-steps", "3", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("was trained on other training examples (10003"), r.stderr)
+
+        for name in try FileManager.default.contentsOfDirectory(atPath: out.path) where name.hasPrefix("checkpoint-") {
+            try FileManager.default.removeItem(at: out.appendingPathComponent(name))
+        }
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "2"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("stopped before its first checkpoint (nothing in it can be resumed); remove it"), r.stderr)
+        r = try TinyRun.train(ranks: 1, output: out, model: model, extra: ["--max-steps", "2", "--resume", "latest"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("stopped before its first checkpoint: remove the directory"), r.stderr)
     }
 }

@@ -83,7 +83,8 @@ public enum Checkpoint {
     public static func resolve(_ spec: String, runDirectory: String) throws -> String {
         if spec == "latest" {
             guard let last = RunFiles(runDirectory).checkpoints.last else {
-                throw MessageError("--resume latest: no complete checkpoint in \(runDirectory)")
+                let started = RunFiles(runDirectory).holdsRun ? " (the run stopped before its first checkpoint: remove the directory and start again)" : ""
+                throw MessageError("--resume latest: no complete checkpoint in \(runDirectory)\(started)")
             }
             return last.path
         }
@@ -116,6 +117,10 @@ public enum Checkpoint {
         let name = URL(fileURLWithPath: directory).standardized.lastPathComponent
         if name.hasPrefix(RunFiles.checkpointPrefix), let step = Int(name.dropFirst(RunFiles.checkpointPrefix.count)), step != state.step {
             throw MessageError("\(stateFile): step \(state.step) is not the step \(step) of its directory's name (damaged or moved checkpoint?)")
+        }
+        if let recorded = state.trainingData, recorded != TrainingDataRecord(trainer.data.train) {
+            throw MessageError("\(directory) was trained on other training examples (\(recorded.examples), checksum \(recorded.checksum)) "
+                + "than this run's --data \(trainer.options.dataDir) gives (\(trainer.data.train.count)); resume with the data of the run")
         }
         let trainable = trainer.trainable
         guard state.options.method == trainer.options.method else {
@@ -204,6 +209,7 @@ extension Trainer {
                                worldSize: comm.size, parameterChecksum: ParameterChecksum.hex(ParameterChecksum.of(trainable.values)),
                                options: options, history: history, savedAt: formatter.string(from: Date()),
                                base: trainable.method == .lora ? try baseRecord() : nil,
-                               optimizerChecksum: Checkpoint.momentsChecksum(optimizer))
+                               optimizerChecksum: Checkpoint.momentsChecksum(optimizer),
+                               trainingData: TrainingDataRecord(data.train))
     }
 }

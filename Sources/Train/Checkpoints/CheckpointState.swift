@@ -24,6 +24,10 @@ public struct CheckpointState: Codable {
     /// ParameterChecksum of AdamW's first and second moments (exp_avg, then exp_avg_sq), so that
     /// resume refuses damaged moments as it refuses damaged weights (nil in older checkpoints).
     public var optimizerChecksum: String?
+    /// The training examples' count and checksum (their tokens, prompt lengths and rows): a
+    /// resume on other data — another --data, an edited train.csv — would silently change the
+    /// batches and the schedule (nil in older checkpoints).
+    public var trainingData: TrainingDataRecord?
 
     public static func read(directory: String) throws -> CheckpointState {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(fileName)
@@ -35,5 +39,22 @@ public struct CheckpointState: Codable {
         } catch {
             throw MessageError("\(url.path): damaged (\(error))")
         }
+    }
+}
+
+/// What identifies the training examples of a run.
+public struct TrainingDataRecord: Codable, Equatable {
+    public var examples: Int
+    public var checksum: String
+
+    public init(_ examples: [TokenizedExample]) {
+        self.examples = examples.count
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        func mix(_ v: UInt64) { h = (h ^ v) &* 0x100_0000_01B3 }
+        for e in examples {
+            mix(UInt64(e.row)); mix(UInt64(e.promptLength)); mix(UInt64(e.ids.count))
+            for id in e.ids { mix(UInt64(UInt32(bitPattern: id))) }
+        }
+        checksum = String(format: "%016llx", h)
     }
 }

@@ -95,7 +95,9 @@ public struct TrainingOptions: Codable, Equatable {
 
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw MessageError.invalidArgument(message) } }
-        try check(epochs >= 1, "--epochs must be at least 1")
+        // 10,000 epochs of Banking77 are 6 million steps; more is a typo, and step counts past
+        // Int32 would overflow the schedule's arithmetic and the progress line
+        try check(epochs >= 1 && epochs <= 10_000, "--epochs must be between 1 and 10000")
         try check(batchSize >= 1, "--batch-size must be at least 1")
         try check(lr > 0 && lr.isFinite, "--lr must be a positive number")
         try check(warmupSteps >= 0, "--warmup-steps must be 0 or more")

@@ -50,8 +50,10 @@ public final class TrainingRun {
             resumedFrom = try restore(trainer, spec: resume, runDir: runDir)
         } else {
             // rank 0 decides (it owns the directory) and every rank gets the same verdict
-            let verdict = comm.isRoot && runDir.files.holdsRun
-                ? "\(options.output) already holds a run; continue it with --resume latest, or choose another --output" : ""
+            let verdict = !(comm.isRoot && runDir.files.holdsRun) ? ""
+                : runDir.files.checkpoints.isEmpty
+                ? "\(options.output) holds a run that stopped before its first checkpoint (nothing in it can be resumed); remove it or choose another --output"
+                : "\(options.output) already holds a run; continue it with --resume latest, or choose another --output"
             let agreed = try comm.broadcast(verdict, root: 0)
             if !agreed.isEmpty { throw MessageError(agreed) }
         }
