@@ -65,9 +65,11 @@ func checkWritableOutput(_ path: String, option: String) throws {
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent().path
     var isDir: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
+    guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) else {
         throw MessageError("\(option) \(path): directory \(dir) does not exist")
     }
+    guard isDir.boolValue else { throw MessageError("\(option) \(path): \(dir) is a file, not a directory") }
+    guard !path.isEmpty, !path.hasSuffix("/") else { throw MessageError("\(option) \"\(path)\" names no file") }
     if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
         if isDir.boolValue { throw MessageError("\(option) \(path): is a directory") }
         if access(path, W_OK) != 0 { throw MessageError("\(option) \(path): not writable") }

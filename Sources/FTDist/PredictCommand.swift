@@ -30,7 +30,7 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var weights: WeightsOption
 
     func validate() throws {
-        if let topK, !(1...77).contains(topK) { throw ValidationError("--top-k must be between 1 and 77") }
+        if let topK, topK < 1 { throw ValidationError("--top-k must be at least 1") }
         try validateGenerationBatchSize(batchSize)
         if topK != nil && (batchSize != Evaluator.defaultBatchSize) { throw ValidationError("--batch-size applies to generation, not to --top-k") }
     }
@@ -38,6 +38,9 @@ struct PredictCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let intents = try IntentList.load(TrainingData.files(in: data ?? DefaultPaths.data).intents)
+            if let topK, topK > intents.count {
+                throw MessageError.invalidArgument("--top-k \(topK) is more than the \(intents.count) intents of \(TrainingData.files(in: data ?? DefaultPaths.data).intents.path)")
+            }
             let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights)
             let messages = texts.isEmpty ? try readStdinLines() : texts
             let start = Date()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Report
 
 struct ReportCommand: ParsableCommand {
@@ -15,6 +16,10 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "Write the report here instead of into the run directory.")
     var out: String?
+
+    func validate() throws {
+        if let out, out.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--out is empty: name a directory") }
+    }
 
     func run() throws {
         try runReportingErrors {

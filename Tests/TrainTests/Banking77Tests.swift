@@ -32,6 +32,8 @@ final class Banking77Tests: XCTestCase {
             (Array("text,category\nok,card_arrival\nmy refund?,refund_not_showing_up\n".utf8), 3,
              "unknown intent \"refund_not_showing_up\""),
             (Array("text,category\nok,card_arrival\nok,\n".utf8), 3, "unknown intent \"\""),
+            // a stray carriage return before the CRLF stays in the field, and the message shows it
+            (Array("text,category\r\nok,card_arrival\r\r\n".utf8), 2, "unknown intent \"card_arrival\\r\""),
             (Array("text,category\nok,card_arrival\nbad ".utf8) + [0xFE] + Array(",card_arrival\n".utf8), 3, "invalid UTF-8"),
             (Array("text,category\nok,card_arrival\nno comma here\n".utf8), 3, "expected 2 fields, found 1"),
             (Array("text,category\n".utf8), nil, "no data rows"),

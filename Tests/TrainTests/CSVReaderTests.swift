@@ -53,6 +53,8 @@ final class CSVReaderTests: XCTestCase {
             (Array("a,b\n\"x\"y,2\n".utf8), 2, "unexpected character after closing quote"),
             (Array("a,b\nx\"y,2\n".utf8), 2, "quote inside an unquoted field (quote the whole field)"),
             ([], nil, "empty file (no header)"),
+            (Array("text,category\rhi,card_arrival\r".utf8), 1,
+             "lines end in a carriage return alone (CR, classic Mac); save the file with LF or CRLF line endings"),
         ]
         for (input, line, message) in cases {
             guard let e = parseError(input) else { continue }

@@ -38,6 +38,8 @@ final class IntentListTests: XCTestCase {
             ("[\"a\", ", "expected a JSON array of strings"),
             ("[]", "no intents"),
             ("[\"a\", \"\"]", "empty intent name at position 1"),
+            ("[\"a\", \"b\\tc\"]", "intent name \"b\\tc\" at position 1 contains a control character (tab, line break)"),
+            ("[\"a\\nb\"]", "intent name \"a\\nb\" at position 0 contains a control character (tab, line break)"),
         ]
         for (json, message) in cases {
             let url = try DataFixtures.tempFile("categories.json", json)

@@ -51,6 +51,27 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stdout.split(separator: "\n").count, 4, r.stdout)
         XCTAssertTrue(r.stdout.split(separator: "\n").allSatisfy { $0.split(separator: "\t").count == 3 }, r.stdout)
+        // refused with what is wrong: more intents than there are, a message too long for the
+        // context (named by its place, before any work), stdin that is a directory
+        r = try Launch.ftdist(base + ["--top-k", "78"], stdin: input)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--top-k 78 is more than the 77 intents"), r.stderr)
+        let context = TinyGemma.config().contextLength
+        r = try Launch.ftdist(base, stdin: "short\n" + String(repeating: "ab ", count: context) + "\nshort\n")
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("message 2: its prompt has"), r.stderr)
+        XCTAssertEqual(r.stdout, "", "nothing is generated")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.binary)
+        p.arguments = base
+        p.standardInput = try FileHandle(forReadingFrom: dir)
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssertTrue(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("cannot read stdin: it is a directory"))
     }
 
     /// A checkpoint trained with --prompt-template is prompted with that template by eval and

@@ -43,6 +43,11 @@ final class TextGeneratorTests: XCTestCase {
         let bad = try Launch.ftdist(["generate", "--model", model, "--prompt", "a", "--logits-output", dir.appendingPathComponent("no/x").path])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("does not exist"), bad.stderr)
+        let underFile = try Launch.ftdist(["generate", "--model", model, "--prompt", "a", "--logits-output", URL(fileURLWithPath: file).appendingPathComponent("x").path])
+        XCTAssertTrue(underFile.stderr.contains("\(file) is a file, not a directory"), underFile.stderr)
+        let empty = try Launch.ftdist(["generate", "--model", model, "--prompt", "a", "--logits-output", ""])
+        XCTAssertNotEqual(empty.status, 0)
+        XCTAssertTrue(empty.stderr.contains("names no file"), empty.stderr)
     }
 
     /// Without the vector kernels (FTDIST_VECTOR_KERNELS=0: the scalar code a CPU without AVX2

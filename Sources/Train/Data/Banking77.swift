@@ -39,7 +39,7 @@ public enum Banking77 {
                 throw DataError(file: file, line: record.line, message: "empty text")
             }
             guard let index = intents.index(of: intent) else {
-                throw DataError(file: file, line: record.line, message: "unknown intent \"\(intent)\"")
+                throw DataError(file: file, line: record.line, message: "unknown intent \(String(reflecting: intent))")  // escaped, so that a stray carriage return shows
             }
             out.append(LabeledText(text: text, intent: intent, intentIndex: index, row: row, line: record.line))
         }

@@ -55,6 +55,10 @@ public enum CSVReader {
     /// Parses CSV bytes; `file` is only used in error messages.
     public static func parse(_ bytes: [UInt8], file: String) throws -> CSVTable {
         try validateUTF8(bytes, file: file)
+        // lines that end in CR alone (classic Mac) would read as one long header line
+        if !bytes.contains(0x0A), let cr = bytes.firstIndex(of: 0x0D), cr < bytes.count - 1 {
+            throw DataError(file: file, line: 1, message: "lines end in a carriage return alone (CR, classic Mac); save the file with LF or CRLF line endings")
+        }
         var rows = try splitRecords(bytes, file: file)
         guard !rows.isEmpty else { throw DataError(file: file, message: "empty file (no header)") }
         let header = rows.removeFirst()

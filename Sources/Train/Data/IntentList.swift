@@ -18,6 +18,10 @@ public struct IntentList: Equatable, Sendable {
             guard !name.isEmpty else {
                 throw DataError(file: file, message: "empty intent name at position \(i)")
             }
+            // a name is printed in tab-separated lines and markdown tables
+            if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw DataError(file: file, message: "intent name \(String(reflecting: name)) at position \(i) contains a control character (tab, line break)")
+            }
             let key = Array(name.utf8)
             if let first = index[key] {
                 throw DataError(file: file, message: "duplicate intent \"\(name)\" at positions \(first) and \(i)")

@@ -51,6 +51,7 @@ public struct Evaluator {
             generation.validPrefixes = IntentGeneration.prefixes(of: Set(examples.map(\.intent)).union(intentNames))
         }
         let shard = Array(examples[mine])
+        generation.name = { i in shard[i].line.map { "the example on line \($0)" } ?? "example \(shard[i].row + 1)" }
         let outputs = try generation.generate(shard.map(\.text)) { first, batch in progress?(first + batch.count, mine.count) }
         let predictions = zip(shard, outputs).map { example, ids in
             Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids))

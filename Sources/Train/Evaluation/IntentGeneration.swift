@@ -20,6 +20,8 @@ struct IntentGeneration {
     var validPrefixes: Set<String>?
     /// Compute the common leading tokens once (off: every prompt whole, for comparisons).
     var sharePrefix = true
+    /// How a message is named in an error (its place in the input).
+    var name: (Int) -> String = { "message \($0 + 1)" }
 
     /// Every prefix of every name (the empty one included), for `validPrefixes`.
     static func prefixes(of names: some Sequence<String>) -> Set<String> {
@@ -30,6 +32,11 @@ struct IntentGeneration {
     /// with the index of its first text and its outputs.
     func generate(_ texts: [String], onBatch: ((Int, [[Int32]]) -> Void)? = nil) throws -> [[Int32]] {
         let prompts = texts.map { template.promptIDs(for: $0, with: tokenizer) }
+        // one message too long for the context is named before any work, not found mid-batch
+        let context = inference.config.contextLength
+        for (i, p) in prompts.enumerated() where maxNewTokens > context || p.count > context - maxNewTokens {
+            throw MessageError("\(name(i)): its prompt has \(p.count) tokens, and with up to \(maxNewTokens) generated ones that exceeds the model's context of \(context) tokens: shorten the message")
+        }
         // the common leading tokens, computed once (each prompt keeps at least its last token,
         // whose logits choose the first generated token)
         let shared = sharePrefix && prompts.count > 1 ? Self.commonPrefixLength(prompts) : 0

@@ -30,7 +30,8 @@ public struct RunConfiguration: Equatable {
 
     /// "full fine-tuning", or "lora: rank 16, alpha 32, dropout 0.05 on q_proj, …".
     public var techniqueDescription: String {
-        guard let method, method != "full" else { return "full fine-tuning (every weight, fp32)" }
+        guard let method else { return "unknown (no training options in run_config.json)" }
+        guard method != "full" else { return "full fine-tuning (every weight, fp32)" }
         var d = method == "qlora" ? "QLoRA (adapters over the quantized base)" : "LoRA (adapters over the fp32 base)"
         if let r = loraRank, let a = loraAlpha { d += ": rank \(r), alpha \(String(format: "%g", a))" }
         if let p = loraDropout { d += ", dropout \(String(format: "%g", p))" }
@@ -62,7 +63,8 @@ public struct RunConfiguration: Equatable {
         warmupSteps = int(o, "warmupSteps")
         evalSteps = int(o, "evalSteps")
         maxSteps = int(o, "maxSteps")
-        method = o["method"] as? String ?? "full"
+        // options without a method are of runs from before LoRA: full fine-tuning
+        method = o.isEmpty ? nil : o["method"] as? String ?? "full"
         let lora = o["lora"] as? [String: Any] ?? [:]
         loraRank = int(lora, "rank")
         loraAlpha = (lora["alpha"] as? NSNumber)?.doubleValue
