@@ -37,8 +37,7 @@ struct GenerateCommand: ParsableCommand {
             let t = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
             print()
             if timing {
-                // the prompt's forward chooses the first token, each decode step one more
-                let stop = t.decodeSteps + 1 < maxNewTokens ? "the one that chose <eos> included" : "stopped at --max-new-tokens"
+                let stop = t.stoppedAtStopToken ? "the one that chose <eos> included" : "stopped at --max-new-tokens"
                 let line = String(format: "model loaded in %.2f s (one warm-up token included); prompt of %d tokens in %.3f s (%.0f tokens/s); %d more tokens in %.3f s (%.1f tokens/s, one forward each, %@)\n",
                                   generator.loadSeconds, t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds,
                                   t.decodeSteps, t.decodeSeconds, Double(t.decodeSteps) / max(t.decodeSeconds, 1e-9), stop)

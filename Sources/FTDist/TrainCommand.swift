@@ -51,6 +51,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue a run: 'latest' (newest checkpoint in --output) or a checkpoint directory.") var resume: String?
 
     func run() throws {
+        // first thing: a stop (the launchers' SIGUSR1) during MPI's start or the model's load
+        // sets the flag instead of ending the rank by the signal's default action
+        StopSignal.install()
         try runReportingErrors {
             guard let kind = Train.LearningRateSchedule.Kind(rawValue: scheduler) else {
                 throw ValidationError("--scheduler must be cosine, linear or constant")

@@ -406,6 +406,9 @@ final class GGUFReaderTests: XCTestCase {
             ("gemma3.context_length", .string("512"), "metadata gemma3.context_length is a string \"512\", expected an integer"),
             ("gemma3.attention.value_length", .string("x"), "gemma3.attention.value_length is a string"),
             ("gemma3.rope.freq_base", .array([.float32(1)]), "gemma3.rope.freq_base is an array of 1, expected a number"),
+            ("gemma3.context_length", .uint64(1 << 63), "metadata gemma3.context_length is uint64 9223372036854775808, expected an integer"),
+            ("gemma3.attention.sliding_window_pattern", .array([.bool(true), .bool(false), .bool(false)]),
+             "is no repeating pattern of sliding layers and one global layer"),
         ]
         for (i, (key, value, message)) in cases.enumerated() {
             let f = path("optional\(i).gguf")
@@ -415,6 +418,14 @@ final class GGUFReaderTests: XCTestCase {
             })
             assertModelFileError(f, [message]) { try load(f) }
         }
+        // the pattern as gguf-py's add_sliding_window_pattern writes it: true for a sliding layer
+        let layers = try GemmaConfig(gguf: GGUFFile(path: t.path)).layers
+        let b = path("boolpattern.gguf")
+        try GGUFTestFiles.rewrite(t.path, to: b, metadata: { md in
+            md.removeAll { $0.0 == "gemma3.attention.sliding_window_pattern" }
+            md.append(("gemma3.attention.sliding_window_pattern", .array((0..<layers).map { .bool(($0 + 1) % 2 != 0) })))
+        })
+        XCTAssertEqual(try GemmaConfig(gguf: GGUFFile(path: b)).slidingPattern, 2, "\(layers) layers")
         // absent: the default
         let g = path("nowindow.gguf")
         try GGUFTestFiles.rewrite(t.path, to: g, metadata: { $0.removeAll { $0.0 == "gemma3.attention.sliding_window" } })

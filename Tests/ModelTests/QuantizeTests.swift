@@ -22,8 +22,6 @@ final class QuantizeTests: XCTestCase {
 
     // MARK: hand-checked blocks
 
-    /// Q5_0 of d·(q − 16) with the most negative value −16·d: d is found exactly and every q
-    /// comes back; nibbles and fifth bits land where block_q5_0 puts them.
     /// An export must not write weights that decode to infinity: fp16 ends at 65,504 and the
     /// fp16 block scales of Q8_0 at 65,504 × 127. bf16 and f32 hold both.
     func testCheckedBytesRefuseValuesTheTypeCannotHold() throws {
@@ -42,6 +40,8 @@ final class QuantizeTests: XCTestCase {
         }
     }
 
+    /// Q5_0 of d·(q − 16) with the most negative value −16·d: d is found exactly and every q
+    /// comes back; nibbles and fifth bits land where block_q5_0 puts them.
     func testQ5_0HandCheckedBlock() {
         let d: Float = 0.25
         let q: [Int] = (0..<32).map { ($0 * 7 + 3) % 32 }.enumerated().map { $0.offset == 5 ? 0 : $0.element }

@@ -108,6 +108,12 @@ final class EvaluationReportTests: XCTestCase {
         try OutputFile.write(Data("new".utf8), to: link.path)
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: link.path), target.path)
         XCTAssertEqual(try Data(contentsOf: target), Data("new".utf8))
+        // a link to nothing yet: the file goes where it points, the link stays
+        let later = dir.appendingPathComponent("later.bin"), pending = dir.appendingPathComponent("pending.bin")
+        try FileManager.default.createSymbolicLink(at: pending, withDestinationURL: later)
+        try OutputFile.write(Data("first".utf8), to: pending.path)
+        XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: pending.path), later.path)
+        XCTAssertEqual(try Data(contentsOf: later), Data("first".utf8))
 
         let fifo = dir.appendingPathComponent("fifo").path
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)

@@ -23,14 +23,15 @@ public enum Launch {
                 timeout: timeout, environment: environment)
     }
 
+    /// `stdinPath`: stdin opened on that path instead (a directory, to see a read fail).
     public static func ftdist(_ arguments: [String], timeout: Double = 600, environment: [String: String] = [:],
-                              stdin: String? = nil) throws -> Result {
-        try run(TestPaths.binary, arguments, timeout: timeout, environment: environment, stdin: stdin)
+                              stdin: String? = nil, stdinPath: URL? = nil) throws -> Result {
+        try run(TestPaths.binary, arguments, timeout: timeout, environment: environment, stdin: stdin, stdinPath: stdinPath)
     }
 
     /// Start a process; output goes to temporary files (no pipe can fill up and block it).
     public static func run(_ executable: String, _ arguments: [String], timeout: Double,
-                           environment: [String: String] = [:], stdin: String? = nil) throws -> Result {
+                           environment: [String: String] = [:], stdin: String? = nil, stdinPath: URL? = nil) throws -> Result {
         let dir = try TestPaths.temporaryDirectory("launch")
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("stdout"), err = dir.appendingPathComponent("stderr")
@@ -46,7 +47,9 @@ public enum Launch {
         p.environment = env
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
-        if let stdin {
+        if let stdinPath {
+            p.standardInput = try FileHandle(forReadingFrom: stdinPath)
+        } else if let stdin {
             let input = dir.appendingPathComponent("stdin")
             try Data(stdin.utf8).write(to: input)
             p.standardInput = try FileHandle(forReadingFrom: input)

@@ -90,7 +90,7 @@ final class ExportCommandTests: XCTestCase {
         let mergedGGUF = dir.appendingPathComponent("merged.gguf").path, mergedHF = dir.appendingPathComponent("merged-hf").path
         e = try ftdist(["export", checkpoint, "--merge", "--output", mergedGGUF])
         XCTAssertEqual(e.status, 0, e.stderr)
-        e = try ftdist(["merge", checkpoint, "--output", mergedHF])
+        e = try ftdist(["merge", checkpoint, "--output", mergedHF + "/"])   // a directory may be named with its /
         XCTAssertEqual(e.status, 0, e.stderr)
         let viaExport = try GemmaModel(gguf: GGUFFile(path: mergedGGUF)), viaMerge = try GemmaModel(hfDirectory: mergedHF)
         for t in viaExport.layout.tensors where !t.isNorm {

@@ -61,17 +61,9 @@ final class PredictCommandTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("message 2: its prompt has"), r.stderr)
         XCTAssertEqual(r.stdout, "", "nothing is generated")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.binary)
-        p.arguments = base
-        p.standardInput = try FileHandle(forReadingFrom: dir)
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        XCTAssertNotEqual(p.terminationStatus, 0)
-        XCTAssertTrue(String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("cannot read stdin: it is a directory"))
+        r = try Launch.ftdist(base, stdinPath: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("cannot read stdin: it is a directory"), r.stderr)
     }
 
     /// A checkpoint trained with --prompt-template is prompted with that template by eval and

@@ -21,24 +21,35 @@ run_mpirun() {
   fi
   # errexit would end this script when `wait` returns early for a trapped signal
   set +e
-  # a session of its own: a terminal's Ctrl-C reaches this script alone (setsid execs in
-  # place here: a background child of a shell without job control leads no process group)
-  setsid "$@" </dev/null &
-  local pid=$! stops=0 code=0 status
+  local pid="" stops=0 code=0 status
   stop() {
     stops=$((stops + 1))
     code=$1
+    # the signal first, the words after: with `| tee` a Ctrl-C also ends tee, and a write to
+    # the broken pipe must not end this script before mpirun heard of the stop
+    if [ -n "$pid" ]; then
+      if [ "$stops" -eq 1 ]; then kill -USR1 "$pid" 2>/dev/null; else kill -TERM "$pid" 2>/dev/null; fi
+    fi
     if [ "$stops" -eq 1 ]; then
       printf '[launch] stopping after the current step; rank 0 writes a final checkpoint (signal again to stop at once)\n' >&2
-      kill -USR1 "$pid" 2>/dev/null || true
     else
       printf '[launch] stopping at once: the steps since the last checkpoint are lost\n' >&2
-      kill -TERM "$pid" 2>/dev/null || true
     fi
   }
+  # set before mpirun starts: a signal in between would otherwise end this script and leave
+  # mpirun running in its own session
   trap 'stop 130' INT
   trap 'stop 143' TERM
   trap 'stop 129' HUP   # the terminal closed: mpirun, in its own session, would run on
+  # a session of its own: a terminal's Ctrl-C reaches this script alone (setsid execs in
+  # place here: a background child of a shell without job control leads no process group)
+  setsid "$@" </dev/null &
+  pid=$!
+  # after the start, so that mpirun and the ranks keep the default SIGPIPE (an ignored
+  # signal would be inherited)
+  trap '' PIPE
+  # a stop that came before mpirun existed: the ranks install their handlers first thing
+  if [ "$stops" -gt 0 ]; then kill -USR1 "$pid" 2>/dev/null; fi
   while true; do
     wait "$pid"
     status=$?

@@ -70,7 +70,8 @@ public enum GGUFValue: Equatable {
         case .bool(let b): return "the boolean \(b)"
         case .float32(let v): return "float32 \(v)"
         case .float64(let v): return "float64 \(v)"
-        default: return "\(int!)"
+        case .uint64(let v): return "uint64 \(v)"
+        default: return int.map(String.init) ?? "\(self)"
         }
     }
 }

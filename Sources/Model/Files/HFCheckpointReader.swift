@@ -29,7 +29,7 @@ extension GemmaModel {
                 ? " (a Gemma3ForConditionalGeneration checkpoint; ft-dist trains the text model, Gemma3ForCausalLM)" : ""
             throw ModelFileError(file: weights.path(of: name), "unexpected tensor \(name) for Gemma3ForCausalLM\(hint)")
         }
-        for t in layout.tensors { try weights.check(t.hfName, shape: t.shape) }
+        try weights.checkLayout(of: config)
         self.init(config: config)
         for t in layout.tensors {
             try weights.read(t.hfName, shape: t.shape, into: parameters.pointer + t.offset, offset: t.isNorm ? 1 : 0)
@@ -113,6 +113,11 @@ public final class HFWeightFiles {
             throw ModelFileError(file: path(of: name), "missing tensor \(name)")
         }
         guard t.shape == shape else { throw ModelFileError(file: file.path, "tensor \(name) has shape \(t.shape), expected \(shape)") }
+    }
+
+    /// Throw unless every tensor `config` asks for exists with its shape.
+    public func checkLayout(of config: GemmaConfig) throws {
+        for t in ParameterLayout(config: config).tensors { try check(t.hfName, shape: t.shape) }
     }
 
     /// Shape and dtype of `name` (for `ft-dist info`).

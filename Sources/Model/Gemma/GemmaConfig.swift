@@ -60,6 +60,23 @@ public struct GemmaConfig: Equatable, Codable {
         return nil
     }
 
+    /// gemma3.attention.sliding_window_pattern: an integer (every n-th layer global), or —
+    /// as gguf-py's add_sliding_window_pattern writes it — one boolean per layer, true for a
+    /// sliding layer, which must repeat with the period of its first global layer.
+    static func slidingPattern(_ gguf: GGUFFile) throws -> Int? {
+        let key = "gemma3.attention.sliding_window_pattern"
+        guard case .array(let values)? = gguf.metadata[key] else { return try gguf.optionalInt(key) }
+        let sliding = try values.map { v -> Bool in
+            guard case .bool(let b) = v else { throw ModelFileError(file: gguf.path, "metadata \(key) holds \(v.summary), expected booleans") }
+            return b
+        }
+        guard let firstGlobal = sliding.firstIndex(of: false),
+              sliding.indices.allSatisfy({ sliding[$0] == (($0 + 1) % (firstGlobal + 1) != 0) }) else {
+            throw ModelFileError(file: gguf.path, "metadata \(key) is no repeating pattern of sliding layers and one global layer")
+        }
+        return firstGlobal + 1
+    }
+
     /// Read the config from GGUF metadata; only `gemma3` is accepted.
     public init(gguf: GGUFFile) throws {
         guard let arch = gguf.metadata["general.architecture"]?.string else {
@@ -89,7 +106,7 @@ public struct GemmaConfig: Equatable, Codable {
                   // newer converters store the sliding layers' base; Gemma 3's is 10,000
                   ropeBaseLocal: Float(try gguf.optionalDouble("gemma3.rope.freq_base_swa") ?? 10_000),
                   // llama.cpp does not store Gemma 3's pattern (every 6th layer global); small test models do
-                  slidingPattern: try gguf.optionalInt("gemma3.attention.sliding_window_pattern") ?? 6,
+                  slidingPattern: try Self.slidingPattern(gguf) ?? 6,
                   contextLength: try gguf.optionalInt("gemma3.context_length") ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {

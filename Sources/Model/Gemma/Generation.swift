@@ -11,6 +11,8 @@ extension GemmaInference {
         public var prefixTokens = 0, prefixSeconds = 0.0
         public var promptTokens = 0, prefillSeconds = 0.0
         public var decodeSteps = 0, decodedTokens = 0, decodeSeconds = 0.0
+        /// A single sequence's generation ended at its stop token (not at the token limit).
+        public var stoppedAtStopToken = false
         public init() {}
         public mutating func add(_ other: GenerationTiming) {
             prefixTokens += other.prefixTokens; prefixSeconds += other.prefixSeconds

@@ -32,9 +32,9 @@ public enum Checkpoint {
         let tmp = URL(fileURLWithPath: files.path(RunFiles.temporaryCheckpoint(step: trainer.completedSteps)))
         // a non-finite weight or moment (a damaged resume, an arithmetic fault) must not become a
         // checkpoint that verifies: the run stops here and the earlier checkpoints stay
-        for (what, buffer) in [("trained parameters", trainer.trainable.values), ("AdamW moments", trainer.optimizer.m),
-                               ("AdamW moments", trainer.optimizer.v)] {
-            if let i = (0..<buffer.count).first(where: { !buffer[$0].isFinite }) {
+        for (what, buffer) in [("trained parameters", trainer.trainable.values), ("AdamW first moments (exp_avg)", trainer.optimizer.m),
+                               ("AdamW second moments (exp_avg_sq)", trainer.optimizer.v)] {
+            if let i = firstNonFinite(buffer) {
                 throw MessageError("step \(trainer.completedSteps): the \(what) hold a non-finite value (\(buffer[i]) at element \(i)); no checkpoint is written")
             }
         }
@@ -91,25 +91,35 @@ public enum Checkpoint {
         return spec
     }
 
-    /// After the checkpoint of step `newest` was written: remove the checkpoints of later
-    /// steps — an abandoned continuation, left when a run resumed from an earlier checkpoint
-    /// (its metrics were cut there; `--resume latest` must not jump back to them) — then all
-    /// but the newest `keep` of the rest, and leftover temporary ones. Returns the later
-    /// checkpoints it removed.
+    /// The checkpoints of steps after `step`, removed: an abandoned continuation, left when a
+    /// run resumes from an earlier checkpoint (its metrics are cut there; `--resume latest`
+    /// must not jump back to them). Returns their paths.
     @discardableResult
-    public static func prune(runDirectory: String, keep: Int, newest: Int) -> [String] {
+    public static func removeCheckpoints(after step: Int, runDirectory: String) -> [String] {
+        let later = RunFiles(runDirectory).checkpoints.filter { $0.step > step }.map(\.path)
+        for path in later { try? FileManager.default.removeItem(atPath: path) }
+        return later
+    }
+
+    /// After the checkpoint of step `newest` was written: the later ones (should a resume's
+    /// removal have failed), all but the newest `keep` of the rest — never the one just
+    /// written — and leftover temporary ones.
+    public static func prune(runDirectory: String, keep: Int, newest: Int) {
+        removeCheckpoints(after: newest, runDirectory: runDirectory)
         let files = RunFiles(runDirectory)
-        let abandoned = files.checkpoints.filter { $0.step > newest }.map(\.path)
-        for path in abandoned { try? FileManager.default.removeItem(atPath: path) }
-        for old in files.checkpoints.filter({ $0.step <= newest }).dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
+        for old in files.checkpoints.dropLast(keep) { try? FileManager.default.removeItem(atPath: old.path) }
         for tmp in files.temporaryCheckpoints { try? FileManager.default.removeItem(atPath: tmp) }
-        return abandoned
     }
 
     /// Read a checkpoint into the trainer's trainable values and optimizer (every file
     /// validated first).
     public static func load(_ directory: String, into trainer: Trainer) throws -> CheckpointState {
         let state = try CheckpointState.read(directory: directory)
+        // the flags first: other epochs, a seed or a template explain a different step count or
+        // other examples better than the checks below would
+        guard state.options.trajectoryKey() == trainer.options.trajectoryKey() else {
+            throw MessageError("\(directory) was made with different training flags; resume with the flags of the run (see its trainer_state.json)")
+        }
         let stateFile = directory + "/" + RunFiles.checkpointState
         guard (0...trainer.totalSteps).contains(state.step) else {
             throw MessageError("\(stateFile): step \(state.step) is outside the run's 0…\(trainer.totalSteps) steps")
@@ -177,13 +187,22 @@ public enum Checkpoint {
     /// recorded checksum when there is one.
     private static func checkMoments(_ optimizer: AdamW, expectedChecksum: String?, file: String) throws {
         for (name, buffer) in [("exp_avg", optimizer.m), ("exp_avg_sq", optimizer.v)] {
-            if let i = (0..<buffer.count).first(where: { !buffer[$0].isFinite || (name == "exp_avg_sq" && buffer[$0] < 0) }) {
+            if let i = firstNonFinite(buffer, orNegative: name == "exp_avg_sq") {
                 throw MessageError("\(file): \(name) holds \(buffer[i]) at element \(i) (damaged checkpoint)")
             }
         }
         if let expectedChecksum, momentsChecksum(optimizer) != expectedChecksum {
             throw MessageError("\(file): the moments do not match the checksum in \(RunFiles.checkpointState) (damaged checkpoint)")
         }
+    }
+
+    /// The first element that is NaN or infinite (or, with `orNegative`, below zero), scanned
+    /// on every core: the full model's moments are 268M floats each.
+    private static func firstNonFinite(_ buffer: FloatBuffer, orNegative: Bool = false) -> Int? {
+        let p = buffer.pointer
+        return parallelChunkResults(buffer.count, chunk: 1 << 22, initial: Int?.none) { _, lo, hi in
+            (lo..<hi).first { !p[$0].isFinite || (orNegative && p[$0] < 0) }
+        }.lazy.compactMap { $0 }.first
     }
 
     /// The norm weights among `tensors`, concatenated in order.

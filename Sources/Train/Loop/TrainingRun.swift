@@ -20,6 +20,9 @@ public final class TrainingRun {
 
     /// Runs the training; returns the process exit code (0, or 128+signal after a stop).
     public func run(resume: String?) throws -> Int32 {
+        // from the start (ft-dist train installs it before MPI starts; again here for callers
+        // of the library): a stop while the model loads sets the flag
+        StopSignal.install()
         let threads = BLASThreads.configureForRank()
         MemoryPolicy.configure()
         try options.validate()
@@ -62,8 +65,17 @@ public final class TrainingRun {
         // an invocation that has no step left to train leaves no trace of a resume
         if comm.isRoot && startStep < endStep {
             try runDir.create()
-            // the history after the resumed step is rewritten by the steps about to train
-            if resumedFrom != nil { try runDir.truncateMetrics(afterStep: startStep) }
+            // the history after the resumed step is rewritten by the steps about to train: its
+            // metrics go, and so do its checkpoints (else a crash before the next save would let
+            // --resume latest jump back onto the abandoned steps)
+            if resumedFrom != nil {
+                try runDir.truncateMetrics(afterStep: startStep)
+                let abandoned = Checkpoint.removeCheckpoints(after: startStep, runDirectory: runDir.path)
+                if !abandoned.isEmpty {
+                    say("removed the checkpoints of the steps this resume abandons (it continues from step \(startStep)): "
+                        + abandoned.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", "))
+                }
+            }
             try runDir.writeJSON(RunConfig(options: options, worldSize: comm.size, transport: comm.transport, blasThreads: threads,
                                            hosts: hosts, totalSteps: trainer.totalSteps, trainExamples: data.train.count,
                                            validationExamples: data.validation.count, resumedFrom: resumedFrom,
@@ -72,7 +84,6 @@ public final class TrainingRun {
         }
         try comm.barrier()
 
-        StopSignal.install()
         trainer.localStopRequested = { StopSignal.requested }
         if startStep >= endStep {
             say(options.maxSteps != nil && endStep < trainer.totalSteps
@@ -125,9 +136,6 @@ public final class TrainingRun {
             do {
                 path = try Checkpoint.resolve(spec, runDirectory: options.output)
                 let state = try Checkpoint.load(path, into: trainer)
-                guard state.options.trajectoryKey() == options.trajectoryKey() else {
-                    throw MessageError("\(path) was made with different training flags; resume with the flags of the run (see its trainer_state.json)")
-                }
                 stateBytes = Array(try JSONEncoder().encode(state))
             } catch {
                 failure = "\(error)"
@@ -152,12 +160,8 @@ public final class TrainingRun {
         if comm.isRoot {
             let start = Date()
             let path = try Checkpoint.save(trainer, runDirectory: runDir.path)
-            let abandoned = Checkpoint.prune(runDirectory: runDir.path, keep: options.keepCheckpoints, newest: trainer.completedSteps)
+            Checkpoint.prune(runDirectory: runDir.path, keep: options.keepCheckpoints, newest: trainer.completedSteps)
             say(String(format: "checkpoint %@ written in %.1f s", path, Date().timeIntervalSince(start)))
-            if !abandoned.isEmpty {
-                say("removed the checkpoints of the continuation this run abandoned when it resumed from an earlier step: "
-                    + abandoned.map { URL(fileURLWithPath: $0).lastPathComponent }.joined(separator: ", "))
-            }
         }
         try comm.barrier()
     }

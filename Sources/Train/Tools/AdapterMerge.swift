@@ -13,7 +13,7 @@ public enum AdapterMerge {
         guard AdapterCheckpoint.isAdapterDirectory(path) else {
             throw MessageError("\(path) holds no adapters (no \(PeftAdapterFiles.configFile)): merge takes a LoRA or QLoRA checkpoint")
         }
-        try HFDirectoryOutput.checkNewOutput(output)
+        try HFDirectoryOutput.checkNewOutput(output, isDirectory: true)
         let checkpoint = try AdapterCheckpoint(path)
         checkpoint.announceBase()
         let base = try ModelFile(path: checkpoint.basePath)

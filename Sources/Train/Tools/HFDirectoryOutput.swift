@@ -40,7 +40,7 @@ enum HFDirectoryOutput {
 
     /// An output path must be new and its directory must exist and be writable — checked
     /// before any work is done.
-    static func checkNewOutput(_ output: String) throws {
+    static func checkNewOutput(_ output: String, isDirectory: Bool) throws {
         let fm = FileManager.default
         // lstat, not fileExists: a symbolic link to nothing is there too (the final rename or
         // link would fail on it after all the work)
@@ -49,7 +49,7 @@ enum HFDirectoryOutput {
             let kind = info.st_mode & S_IFMT == S_IFLNK ? " (a symbolic link)" : ""
             throw MessageError("--output \(output) exists already\(kind); choose a new name")
         }
-        guard !output.hasSuffix("/") else { throw MessageError("--output \(output) ends in /: name the new file or directory itself") }
+        guard isDirectory || !output.hasSuffix("/") else { throw MessageError("--output \(output) ends in /: name the new file itself") }
         let parent = URL(fileURLWithPath: output).deletingLastPathComponent().path
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue else {

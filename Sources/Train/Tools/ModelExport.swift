@@ -42,7 +42,7 @@ public enum ModelExport {
         guard FileManager.default.fileExists(atPath: r.source, isDirectory: &isDir) else {
             throw MessageError("\(r.source): no such file or directory")
         }
-        try HFDirectoryOutput.checkNewOutput(r.output)
+        try HFDirectoryOutput.checkNewOutput(r.output, isDirectory: r.format == .hf)
         if r.format == .hf && r.type != .f32 {
             throw MessageError("--to hf writes fp32 safetensors; --type \(r.type.rawValue) applies to GGUF output")
         }

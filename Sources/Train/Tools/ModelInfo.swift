@@ -36,8 +36,7 @@ public enum ModelInfo {
         let c = file.config
         let weights = try HFWeightFiles(directory: path)
         let tokenizer = try file.tokenizer()
-        // the tensors the config asks for, each with its shape (what loading the model checks)
-        for t in ParameterLayout(config: c).tensors { try weights.check(t.hfName, shape: t.shape) }
+        try weights.checkLayout(of: c)
         var out = "\(path)\nHF model directory (gemma3_text): \(c.layers) layers, hidden \(c.hidden), intermediate \(c.intermediate), "
             + "\(c.heads) heads / \(c.kvHeads) kv, head_dim \(c.headDim), vocab \(c.vocabSize), sliding window \(c.slidingWindow) "
             + "(every \(c.slidingPattern)th layer global), RoPE \(c.ropeBaseGlobal) / \(c.ropeBaseLocal), rms eps \(c.rmsEps)\n"
@@ -53,11 +52,11 @@ public enum ModelInfo {
 
     /// An adapter checkpoint (peft's files): its LoRA, its base and its tensors.
     static func describeAdapters(_ path: String) throws -> String {
-        let checkpoint = try AdapterCheckpoint(path)
-        let lora = checkpoint.lora
+        // the files alone: the base they name need not be here (nor be hashed) to describe them
+        let (lora, base) = try PeftAdapterFiles.readConfig(directory: path)
         let file = try Safetensors.File(path: path + "/" + PeftAdapterFiles.weightsFile)
         var out = "\(path)\nLoRA adapters (peft): rank \(lora.rank), alpha \(lora.alpha)\(lora.rsLoRA ? " (rsLoRA)" : ""), scale \(lora.scale), "
-            + "dropout \(lora.dropout), targets \(lora.targets.map(\.rawValue).joined(separator: ","))\nbase: \(checkpoint.basePath)\n\n"
+            + "dropout \(lora.dropout), targets \(lora.targets.map(\.rawValue).joined(separator: ","))\nbase: \(base ?? "not named")\n\n"
             + "tensors (name, shape, dtype):\n"
         var total = 0
         for name in file.tensors.keys.sorted() {

@@ -61,6 +61,8 @@ public struct TextGenerator {
             if let new = stream.update(tokenizer.decode(generated)) { onText(new) }
         }
         if let rest = stream.finish(tokenizer.decode(generated)) { onText(rest) }
+        // <eos> is chosen but not output: fewer tokens than the limit means it ended the text
+        inference.timing.stoppedAtStopToken = generated.count < maxNewTokens
         return inference.timing
     }
 }

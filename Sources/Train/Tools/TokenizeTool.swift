@@ -30,13 +30,17 @@ public struct TokenizeTool {
             line.ids = ids(line.text)
             output.write(try encoder.encode(line) + Data("\n".utf8))
         }
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            // read(upToCount:) throws where availableData traps (stdin a directory, or closed)
-            let chunk: Data
-            do { chunk = try input.read(upToCount: 1 << 16) ?? Data() } catch {
-                throw MessageError.invalidArgument("cannot read stdin: \(Self.reason(error))")
+            // read(2): whatever has arrived (a client waits for each line's answer), and an error
+            // (stdin a directory, or closed) as a message where availableData traps
+            let n = read(input.fileDescriptor, &buffer, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MessageError.invalidArgument("cannot read stdin: \(String(cString: strerror(errno)))")
             }
-            if chunk.isEmpty { break }
+            if n == 0 { break }
+            let chunk = Data(buffer[0..<n])
             pending.append(chunk)
             while let nl = pending.firstIndex(of: 0x0A) {
                 try handle(pending[pending.startIndex..<nl])
@@ -44,15 +48,5 @@ public struct TokenizeTool {
             }
         }
         if !pending.isEmpty { try handle(pending) }
-    }
-
-    /// The POSIX reason of a failed read ("Is a directory", "Bad file descriptor").
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(posix.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
     }
 }

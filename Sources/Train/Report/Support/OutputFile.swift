@@ -9,18 +9,30 @@ import Foundation
 public enum OutputFile {
     /// Writes what `body` writes to the handle it gets.
     public static func write(to path: String, _ body: (FileHandle) throws -> Void) throws {
-        let destination = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        // stat follows links (/dev/stdout → /proc/self/fd/1 → whatever fd 1 is): anything but a
+        // regular file is written in place, as it is
         var info = stat()
-        if stat(destination, &info) == 0 {
+        var destination = path
+        if stat(path, &info) == 0 {
             let kind = info.st_mode & S_IFMT
             if kind == S_IFDIR { throw MessageError("\(path): is a directory") }
             if kind != S_IFREG {
-                guard let handle = FileHandle(forWritingAtPath: destination) else {
+                guard let handle = FileHandle(forWritingAtPath: path) else {
                     throw MessageError("\(path): cannot open for writing: \(String(cString: strerror(errno)))")
                 }
                 defer { try? handle.close() }
                 try body(handle)
                 return
+            }
+            destination = URL(fileURLWithPath: path).resolvingSymlinksInPath().path   // a regular file behind links
+        } else {
+            // a link to nothing yet: the file goes where it points
+            var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(path, &target, target.count - 1)
+            if n > 0 {
+                let link = String(decoding: target[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                destination = link.hasPrefix("/") ? link
+                    : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(link).path
             }
         }
         let url = URL(fileURLWithPath: destination)
