@@ -22,6 +22,8 @@ final class PeftAdapterFilesTests: XCTestCase {
         XCTAssertEqual(lora.alpha, 1)
         XCTAssertEqual(try read { $0["use_rslora"] = true }.rsLoRA, true)
         XCTAssertEqual(try read { $0["use_dora"] = false; $0["layers_to_transform"] = NSNull() }.rank, 16)
+        XCTAssertEqual(try read { $0["lora_bias"] = false; $0["target_parameters"] = NSNull(); $0["trainable_token_indices"] = NSNull() }.rank, 16,
+                       "what recent peft versions write by default")
     }
 
     func testBooleansAndUnsupportedSettingsAreRefused() throws {
@@ -33,7 +35,9 @@ final class PeftAdapterFilesTests: XCTestCase {
                                 ({ $0["target_modules"] = ["q_proj", 7] }, "target_modules is a list, expected a list of strings"),
                                 ({ $0["target_modules"] = "q_proj" }, "a string is a regular expression in peft"),
                                 ({ $0["layers_to_transform"] = 0 }, "layers_to_transform is set"),
-                                ({ $0["use_dora"] = true }, "use_dora is set")] as [((inout [String: Any]) -> Void, String)] {
+                                ({ $0["use_dora"] = true }, "use_dora is set"),
+                                ({ $0["lora_bias"] = true }, "lora_bias is set"),
+                                ({ $0["target_parameters"] = ["mlp.experts.down_proj"] }, "target_parameters is set")] as [((inout [String: Any]) -> Void, String)] {
             XCTAssertThrowsError(try read(edit)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
         }
     }

@@ -44,8 +44,9 @@ public enum PeftAdapterFiles {
             default: return true
             }
         }
-        for key in ["rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "use_dora", "modules_to_save"] where isSet(key) {
-            throw ModelFileError(file: path, "\(key) is set: ft-dist's adapters have one rank and alpha on every layer, without DoRA or extra trained modules")
+        for key in ["rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "use_dora", "modules_to_save",
+                    "lora_bias", "target_parameters", "trainable_token_indices"] where isSet(key) {
+            throw ModelFileError(file: path, "\(key) is set: ft-dist's adapters have one rank and alpha on every layer, without DoRA, biases or extra trained modules or parameters")
         }
         if let bias = try d.string("bias"), bias != "none" {
             throw ModelFileError(file: path, "bias is \(bias): ft-dist's adapters train no bias (\"none\")")

@@ -116,6 +116,15 @@ public final class TrainingRun {
         try checkReplicas(trainer)
         let trained = trainer.completedSteps > startStep
         if trainer.completedSteps != lastSaved { try saveCheckpoint(trainer, runDir) }
+        // a stop that arrived during the last step or its checkpoint skips the evaluations that
+        // follow (minutes of work); the same command with --resume latest runs them. All ranks
+        // decide together: any rank's request counts.
+        var stop = [StopSignal.requested ? 1.0 : 0]
+        try comm.allReduceSum(&stop)
+        if stop[0] > 0 {
+            say("stop requested: step \(trainer.completedSteps) is saved; the final evaluation is skipped (the same command with --resume latest runs it)")
+            return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
+        }
         if options.evalSteps > 0 && trained { try validate(trainer, tokenizer: tokenizer, runDir: runDir) }
         // the test split once the schedule is complete — again only if a run ended before writing it
         let evaluated = try comm.broadcast(comm.isRoot && FileManager.default.fileExists(atPath: runDir.files.testMetricsPath) ? "yes" : "", root: 0)
