@@ -149,6 +149,23 @@ final class AdapterRunTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("is another model"), r.stderr)
     }
 
+    /// adapter_config.json is what eval and export read, trainer_state.json what resume
+    /// continues: an edited one that disagrees is refused, not silently ignored.
+    func testResumeRefusesAnEditedAdapterConfig() throws {
+        let dir = try temporaryDirectory("adapters-edited")
+        let model = try TinyRun.model(in: dir)
+        let run = dir.appendingPathComponent("run")
+        var r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "lora", "--max-steps", "2"] + Self.adapterFlags)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let config = run.appendingPathComponent("checkpoint-000002/adapter_config.json")
+        var d = try JSONSerialization.jsonObject(with: Data(contentsOf: config)) as! [String: Any]
+        d["lora_alpha"] = 64
+        try JSONSerialization.data(withJSONObject: d).write(to: config)
+        r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "lora", "--max-steps", "3", "--resume", "latest"] + Self.adapterFlags)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("adapter_config.json disagrees with trainer_state.json"), r.stderr)
+    }
+
     /// Bad adapter flags and a base QLoRA cannot keep quantized: one message naming the flag or
     /// file, a non-zero exit, and no run directory.
     func testBadInputIsRefusedBeforeAnythingIsWritten() throws {

@@ -150,6 +150,14 @@ public enum Checkpoint {
                 throw MessageError("\(directory) holds adapters for the base \(base.path) (sha256 \(base.sha256.prefix(12))…), "
                     + "but this run's --model \(trainer.options.modelPath) is another model; resume with the base it was trained on")
             }
+            // eval and export read adapter_config.json, resume the run's options: they must agree
+            let written = try PeftAdapterFiles.readConfig(directory: directory).lora
+            let trained = state.options.lora
+            guard written.rank == trained.rank, written.alpha == trained.alpha, written.rsLoRA == trained.rsLoRA,
+                  written.targets == trained.targets else {
+                throw MessageError("\(directory)/\(PeftAdapterFiles.configFile) disagrees with \(RunFiles.checkpointState) "
+                    + "(rank \(written.rank) vs \(trained.rank), alpha \(written.alpha) vs \(trained.alpha)): edited or damaged checkpoint")
+            }
             try PeftAdapterFiles.readWeights(directory: directory, into: trainable)
         }
         try optimizer.read("exp_avg", shape: [trainable.count], into: trainer.optimizer.m.pointer)
