@@ -79,7 +79,9 @@ final class EvaluationReportTests: XCTestCase {
         let blocker = dir.appendingPathComponent("blocker")
         try Data("x".utf8).write(to: blocker)
         let target = blocker.appendingPathComponent("report")
-        XCTAssertThrowsError(try EvaluationReport(intents: EvalFixture.intents, predictions: EvalFixture.predictions).write(to: target))
+        XCTAssertThrowsError(try EvaluationReport(intents: EvalFixture.intents, predictions: EvalFixture.predictions).write(to: target)) {
+            XCTAssertTrue("\($0)".contains("cannot create the report directory \(target.path): \(blocker.path) is a file, not a directory"), "\($0)")
+        }
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["blocker"])
         XCTAssertEqual(try Data(contentsOf: blocker), Data("x".utf8))
     }

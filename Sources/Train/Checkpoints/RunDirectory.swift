@@ -16,11 +16,7 @@ public final class RunDirectory {
     }
 
     public func create() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw MessageError("cannot create the run directory \(path): \(error.localizedDescription)")
-        }
+        try OutputFile.createDirectory(path, what: "the run directory")
     }
 
     /// Pretty JSON with sorted keys, written atomically.

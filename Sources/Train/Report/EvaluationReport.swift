@@ -35,7 +35,7 @@ public struct EvaluationReport {
     /// Writes all five files into `directory` (created if missing) and returns their URLs.
     @discardableResult
     public func write(to directory: URL) throws -> [URL] {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try OutputFile.createDirectory(directory.path, what: "the report directory")
         let files: [(String, Data)] = [
             (Self.metricsFile, try metrics.jsonData()),
             (Self.predictionsFile, try predictionsJSONL()),

@@ -132,11 +132,7 @@ public struct RunReport {
     @discardableResult
     public func write(to outputDirectory: String? = nil) throws -> [URL] {
         let out = URL(fileURLWithPath: outputDirectory ?? directory)
-        do {
-            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        } catch {
-            throw MessageError("cannot create \(out.path): \(error.localizedDescription)")
-        }
+        try OutputFile.createDirectory(out.path, what: "the report directory")
         var files: [(String, String)] = [(Self.lossFile, lossSVG())]
         if let accuracy = accuracySVG() { files.append((Self.accuracyFile, accuracy)) }
         files.insert((Self.reportFile, markdown(outputDirectory: out.path)), at: 0)

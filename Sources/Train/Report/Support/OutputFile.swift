@@ -53,6 +53,34 @@ public enum OutputFile {
         }
     }
 
+    /// Why a directory cannot be made at `path`, in words (Foundation reports a file in the
+    /// way as "NSCocoaErrorDomain error 512"): a file at the path or at the nearest existing
+    /// ancestor, or an ancestor that is not writable. Nil when nothing is in the way.
+    public static func directoryProblem(_ path: String) -> String? {
+        var isDir: ObjCBool = false
+        var url = URL(fileURLWithPath: path).standardizedFileURL
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+            return isDir.boolValue ? nil : "\(url.path) is a file, not a directory"
+        }
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+                if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
+                return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
+            }
+        }
+        return nil
+    }
+
+    /// Creates the directory `path` (and its parents), or throws a message that says why not.
+    public static func createDirectory(_ path: String, what: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw MessageError("cannot create \(what) \(path): \(directoryProblem(path) ?? error.localizedDescription)")
+        }
+    }
+
     /// Writes `data`.
     public static func write(_ data: Data, to path: String) throws {
         try write(to: path) { try $0.write(contentsOf: data) }
