@@ -83,21 +83,7 @@ func checkWritableOutput(_ path: String, option: String) throws {
 /// nearest existing ancestor must be a writable directory.
 func checkReportDirectory(_ path: String, option: String) throws {
     guard !path.isEmpty else { throw MessageError("\(option) is empty: name a directory") }
-    var isDir: ObjCBool = false
-    var url = URL(fileURLWithPath: path).standardizedFileURL
-    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-        if !isDir.boolValue { throw MessageError("\(option) \(path): a file of that name exists; the report needs a directory") }
-        if access(url.path, W_OK) != 0 { throw MessageError("\(option) \(path): the directory is not writable") }
-        return
-    }
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-            if !isDir.boolValue { throw MessageError("\(option) \(path): \(url.path) is a file, not a directory") }
-            if access(url.path, W_OK) != 0 { throw MessageError("\(option) \(path): \(url.path) is not writable") }
-            return
-        }
-    }
+    if let problem = OutputFile.directoryProblem(path) { throw MessageError("\(option) \(path): \(problem)") }
 }
 
 /// The model a command uses without --model (eval, predict): named on stderr, because the

@@ -30,6 +30,12 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("--split must be test, train or a .csv file"), r.stderr)
 
+        // an --output that cannot become a directory is refused before the evaluation
+        r = try Launch.ftdist(["eval", "--model", checkpoint, "--data", TestPaths.dataDir.path, "--split", csv.path,
+                               "--output", csv.appendingPathComponent("report").path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("\(csv.path) is a file, not a directory"), r.stderr)
+
         r = try Launch.ftdist(["eval", "--model", "/etc/passwd", "--data", TestPaths.dataDir.path, "--limit", "1"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("not a GGUF file"), r.stderr)

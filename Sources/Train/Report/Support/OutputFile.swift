@@ -55,12 +55,13 @@ public enum OutputFile {
 
     /// Why a directory cannot be made at `path`, in words (Foundation reports a file in the
     /// way as "NSCocoaErrorDomain error 512"): a file at the path or at the nearest existing
-    /// ancestor, or an ancestor that is not writable. Nil when nothing is in the way.
+    /// ancestor, or a directory there that is not writable. Nil when nothing is in the way.
     public static func directoryProblem(_ path: String) -> String? {
         var isDir: ObjCBool = false
         var url = URL(fileURLWithPath: path).standardizedFileURL
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-            return isDir.boolValue ? nil : "\(url.path) is a file, not a directory"
+            if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
+            return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
         }
         while url.path != "/" {
             url.deleteLastPathComponent()
