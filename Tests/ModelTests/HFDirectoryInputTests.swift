@@ -136,6 +136,8 @@ final class HFDirectoryInputTests: XCTestCase {
         try withConfig({ $0["layer_types"] = ["sliding_attention", 3] }, "layer_types is a list, expected a list of strings")
         try withConfig({ $0["rope_parameters"] = "default" }, "rope_parameters is \"default\", expected an object")
         try withConfig({ $0["final_logit_softcapping"] = false }, "final_logit_softcapping false")
+        try withConfig({ $0["rope_parameters"] = ["full_attention": ["rope_theta": 1e6], "sliding_attention": ["rope_theta": 1e4]]
+                         $0["rope_theta"] = true }, "rope_theta is true, expected a finite number")
         try withConfig({ $0["max_position_embeddings"] = [1] }, "max_position_embeddings")
         // an unsupported dtype, and a truncated header, in the first shard
         let shard = path.appendingPathComponent("model-00001-of-00002.safetensors")

@@ -37,7 +37,8 @@ final class PeftAdapterFilesTests: XCTestCase {
                                 ({ $0["layers_to_transform"] = 0 }, "layers_to_transform is set"),
                                 ({ $0["use_dora"] = true }, "use_dora is set"),
                                 ({ $0["lora_bias"] = true }, "lora_bias is set"),
-                                ({ $0["target_parameters"] = ["mlp.experts.down_proj"] }, "target_parameters is set")] as [((inout [String: Any]) -> Void, String)] {
+                                ({ $0["target_parameters"] = ["mlp.experts.down_proj"] }, "target_parameters is set"),
+                                ({ $0["exclude_modules"] = ["down_proj"] }, "exclude_modules is set")] as [((inout [String: Any]) -> Void, String)] {
             XCTAssertThrowsError(try read(edit)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
         }
     }

@@ -117,6 +117,18 @@ final class EvaluationReportTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: pending.path), later.path)
         XCTAssertEqual(try Data(contentsOf: later), Data("first".utf8))
 
+        // an open descriptor of this process (what /dev/stdout is): written through it, so a log
+        // that stdout appends to keeps its lines and its inode
+        let log = dir.appendingPathComponent("run.log")
+        try Data("earlier lines\n".utf8).write(to: log)
+        let inode = try FileManager.default.attributesOfItem(atPath: log.path)[.systemFileNumber] as? Int
+        let appending = try FileHandle(forWritingTo: log)
+        try appending.seekToEnd()
+        try OutputFile.write(Data("logits".utf8), to: "/dev/fd/\(appending.fileDescriptor)")
+        try appending.close()
+        XCTAssertEqual(try String(contentsOf: log, encoding: .utf8), "earlier lines\nlogits")
+        XCTAssertEqual(try FileManager.default.attributesOfItem(atPath: log.path)[.systemFileNumber] as? Int, inode)
+
         let fifo = dir.appendingPathComponent("fifo").path
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         final class Received: @unchecked Sendable { var bytes: [UInt8] = [] }

@@ -45,7 +45,7 @@ public enum PeftAdapterFiles {
             }
         }
         for key in ["rank_pattern", "alpha_pattern", "layers_to_transform", "layers_pattern", "use_dora", "modules_to_save",
-                    "lora_bias", "target_parameters", "trainable_token_indices"] where isSet(key) {
+                    "lora_bias", "target_parameters", "trainable_token_indices", "exclude_modules", "layer_replication"] where isSet(key) {
             throw ModelFileError(file: path, "\(key) is set: ft-dist's adapters have one rank and alpha on every layer, without DoRA, biases or extra trained modules or parameters")
         }
         if let bias = try d.string("bias"), bias != "none" {

@@ -158,6 +158,8 @@ extension GemmaConfig {
         // is refused (a quoted "512" or a true must not silently become a number)
         let rope = try d.object("rope_parameters")
         func ropeTheta(_ layerType: String) throws -> Double? { try rope?.object(layerType)?.number("rope_theta") }
+        // the older keys are checked even where rope_parameters wins over them
+        let legacyTheta = try d.number("rope_theta"), legacyLocalTheta = try d.number("rope_local_base_freq")
         func unsupported(_ what: String) -> ModelFileError { ModelFileError(file: path, "\(what): ft-dist implements Gemma 3's text model without it") }
         if let act = try d.string("hidden_activation") ?? d.string("hidden_act"), act != "gelu_pytorch_tanh" {
             throw unsupported("hidden_activation \(act)")
@@ -180,8 +182,8 @@ extension GemmaConfig {
                   heads: try d.requiredInt("num_attention_heads"), kvHeads: try d.requiredInt("num_key_value_heads"),
                   headDim: try d.requiredInt("head_dim"), rmsEps: Float(try d.number("rms_norm_eps") ?? 1e-6),
                   slidingWindow: try d.int("sliding_window") ?? 512,
-                  ropeBaseGlobal: Float(try ropeTheta("full_attention") ?? d.number("rope_theta") ?? 1_000_000),
-                  ropeBaseLocal: Float(try ropeTheta("sliding_attention") ?? d.number("rope_local_base_freq") ?? 10_000),
+                  ropeBaseGlobal: Float(try ropeTheta("full_attention") ?? legacyTheta ?? 1_000_000),
+                  ropeBaseLocal: Float(try ropeTheta("sliding_attention") ?? legacyLocalTheta ?? 10_000),
                   slidingPattern: pattern, contextLength: try d.int("max_position_embeddings") ?? 32768)
         let dims = [hidden, intermediate, layers, heads, kvHeads, headDim, vocabSize]
         guard dims.allSatisfy({ $0 > 0 && $0 < 1 << 20 }), heads % kvHeads == 0, headDim % 2 == 0, slidingPattern > 0 else {

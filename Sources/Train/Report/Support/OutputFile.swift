@@ -3,12 +3,20 @@ import Foundation
 /// Writing a file the user named: whole or not at all, and to what the name stands for.
 /// A regular file (or a new name) is written under a temporary name beside it and renamed
 /// over it when complete, so a failure leaves the old file as it was. A symbolic link is
-/// followed — its target is replaced, the link stays a link. A named pipe, a terminal or
-/// another device (`/dev/stdout`) is written directly: renaming over it would replace the
-/// pipe or device node itself with a regular file.
+/// followed — its target is replaced, the link stays a link. This process's own streams
+/// (`/dev/stdout`, `/dev/fd/N`) are written through the open descriptor, whatever they lead
+/// to; a named pipe, a terminal or another device is written directly: renaming over it would
+/// replace the pipe or device node itself with a regular file.
 public enum OutputFile {
     /// Writes what `body` writes to the handle it gets.
     public static func write(to path: String, _ body: (FileHandle) throws -> Void) throws {
+        // this process's own streams (/dev/stdout, /dev/fd/1, /proc/self/fd/1, …): written through
+        // the open descriptor — reopening the file behind it would write at its start, and a
+        // rename would replace a log that stdout appends to
+        if let fd = openDescriptor(named: path) {
+            try body(FileHandle(fileDescriptor: fd, closeOnDealloc: false))
+            return
+        }
         // stat follows links (/dev/stdout → /proc/self/fd/1 → whatever fd 1 is): anything but a
         // regular file is written in place, as it is
         var info = stat()
@@ -50,6 +58,19 @@ public enum OutputFile {
             try? handle.close()
             unlink(temporary)
             throw error
+        }
+    }
+
+    /// The descriptor `path` names when it is one of this process's open descriptors.
+    static func openDescriptor(named path: String) -> Int32? {
+        switch path {
+        case "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+                if let fd = Int32(path.dropFirst(prefix.count)), fcntl(fd, F_GETFD) != -1 { return fd }
+            }
+            return nil
         }
     }
 
