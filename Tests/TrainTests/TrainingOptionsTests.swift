@@ -48,6 +48,18 @@ final class TrainingOptionsTests: XCTestCase {
             XCTAssertFalse(r.stderr.contains("Fatal error"), "\(flags)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), "\(flags): nothing may be written")
         }
+        // an --output that cannot become the run directory is said before the model loads
+        let file = dir.appendingPathComponent("a-file")
+        try Data("x".utf8).write(to: file)
+        let dangling = dir.appendingPathComponent("dangling")
+        try FileManager.default.createSymbolicLink(atPath: dangling.path, withDestinationPath: dir.appendingPathComponent("nowhere").path)
+        for (output, message) in [(file.appendingPathComponent("run").path, "\(file.path) is a file, not a directory"),
+                                  (dangling.path, "\(dangling.path) is a symbolic link to nothing")] {
+            let r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", output])
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("--output \(output): \(message)"), r.stderr)
+            XCTAssertFalse(r.stderr.contains("model and data loaded"), "refused before the load: \(r.stderr)")
+        }
     }
 
     /// A run directory's start without a checkpoint (killed during its first save) is no dead

@@ -34,6 +34,10 @@ public final class TrainingRun {
         let flags = String(decoding: try encoder.encode(optionsForAgreement), as: UTF8.self) + "|resume=\(resume ?? "")"
         try RankAgreement.require("training flags", flags, comm: comm)
         try RankAgreement.require("data files", RankAgreement.fingerprint(files: [dataFiles.train, dataFiles.test, dataFiles.intents]), comm: comm)
+        // rank 0 writes the run directory: a path that cannot become one is said before the load
+        let outputProblem = comm.isRoot ? OutputFile.directoryProblem(options.output).map { "--output \(options.output): \($0)" } ?? "" : ""
+        let agreedProblem = try comm.broadcast(outputProblem, root: 0)
+        if !agreedProblem.isEmpty { throw MessageError(agreedProblem) }
 
         let loadStart = Date()
         let loaded = try TrainerFactory.load(options: options)

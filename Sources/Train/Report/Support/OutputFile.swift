@@ -80,6 +80,10 @@ public enum OutputFile {
     public static func directoryProblem(_ path: String) -> String? {
         var isDir: ObjCBool = false
         var url = URL(fileURLWithPath: path).standardizedFileURL
+        var link = stat()
+        if lstat(url.path, &link) == 0, !FileManager.default.fileExists(atPath: url.path) {
+            return "\(url.path) is a symbolic link to nothing"
+        }
         if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
             if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
             return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
