@@ -34,10 +34,10 @@ struct GenerateCommand: ParsableCommand {
                 print(try generator.writePromptLogits(prompt: prompt, to: logitsOutput).map(String.init).joined(separator: " "))
                 return
             }
-            let t = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
+            let (t, stoppedAtEOS) = try generator.generate(prompt: prompt, maxNewTokens: maxNewTokens) { print($0, terminator: ""); fflushStdout() }
             print()
             if timing {
-                let stop = t.stoppedAtStopToken ? "the one that chose <eos> included" : "stopped at --max-new-tokens"
+                let stop = stoppedAtEOS ? "the one that chose <eos> included" : "stopped at --max-new-tokens"
                 let line = String(format: "model loaded in %.2f s (one warm-up token included); prompt of %d tokens in %.3f s (%.0f tokens/s); %d more tokens in %.3f s (%.1f tokens/s, one forward each, %@)\n",
                                   generator.loadSeconds, t.promptTokens, t.prefillSeconds, Double(t.promptTokens) / t.prefillSeconds,
                                   t.decodeSteps, t.decodeSeconds, Double(t.decodeSteps) / max(t.decodeSeconds, 1e-9), stop)

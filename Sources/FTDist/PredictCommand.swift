@@ -37,9 +37,10 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let intents = try IntentList.load(TrainingData.files(in: data ?? DefaultPaths.data).intents)
+            let intentsFile = TrainingData.files(in: data ?? DefaultPaths.data).intents
+            let intents = try IntentList.load(intentsFile)
             if let topK, topK > intents.count {
-                throw MessageError.invalidArgument("--top-k \(topK) is more than the \(intents.count) intents of \(TrainingData.files(in: data ?? DefaultPaths.data).intents.path)")
+                throw MessageError.invalidArgument("--top-k \(topK) is more than the \(intents.count) intents of \(intentsFile.path)")
             }
             let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights)
             let messages = texts.isEmpty ? try readStdinLines() : texts

@@ -65,7 +65,7 @@ public enum GGUFValue: Equatable {
     /// "a string \"512\"", "an array of 3".
     public var summary: String {
         switch self {
-        case .string(let s): return "a string \"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\""
+        case .string(let s): return "a string \"\(excerpt(s))\""
         case .array(let a): return "an array of \(a.count)"
         case .bool(let b): return "the boolean \(b)"
         case .float32(let v): return "float32 \(v)"

@@ -114,9 +114,12 @@ public struct JSONFields {
     /// A value as a message shows it: booleans as true/false, strings quoted.
     static func describe(_ value: Any) -> String {
         if isBoolean(value) { return (value as! NSNumber).boolValue ? "true" : "false" }
-        if let s = value as? String { return "\"\(s.count > 40 ? String(s.prefix(40)) + "…" : s)\"" }
+        if let s = value as? String { return "\"\(excerpt(s))\"" }
         if value is [Any] { return "a list" }
         if value is [String: Any] { return "an object" }
         return "\(value)"
     }
 }
+
+/// A string as a message quotes it: its first 40 characters, then "…".
+func excerpt(_ s: String) -> String { s.count > 40 ? String(s.prefix(40)) + "…" : s }

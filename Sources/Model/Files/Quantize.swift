@@ -43,7 +43,7 @@ public enum Quantize {
                 try decoded.withUnsafeMutableBufferPointer { out in
                     Dequantize.row(type: type, source: piece, count: n, into: out.baseAddress!)
                     if let i = (0..<n).first(where: { !out[$0].isFinite }) {
-                        let biggest = (0..<count).map { abs(x[$0]) }.max() ?? 0
+                        let biggest = (0..<count).reduce(Float(0)) { max($0, abs(x[$1])) }
                         throw ModelFileError(file: file, "tensor \(tensor) does not fit \(type.name): element \(start + i) (\(x[start + i])) becomes \(out[i]) (the tensor's largest magnitude is \(biggest)); export it as bf16 or f32")
                     }
                 }

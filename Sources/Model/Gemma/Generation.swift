@@ -11,14 +11,20 @@ extension GemmaInference {
         public var prefixTokens = 0, prefixSeconds = 0.0
         public var promptTokens = 0, prefillSeconds = 0.0
         public var decodeSteps = 0, decodedTokens = 0, decodeSeconds = 0.0
-        /// A single sequence's generation ended at its stop token (not at the token limit).
-        public var stoppedAtStopToken = false
         public init() {}
         public mutating func add(_ other: GenerationTiming) {
             prefixTokens += other.prefixTokens; prefixSeconds += other.prefixSeconds
             promptTokens += other.promptTokens; prefillSeconds += other.prefillSeconds
             decodeSteps += other.decodeSteps; decodedTokens += other.decodedTokens; decodeSeconds += other.decodeSeconds
         }
+    }
+
+    /// Why a prompt of `promptTokens` cannot be continued by up to `maxNewTokens` within the
+    /// model's context (nil: it can). Written without overflow for any maxNewTokens.
+    public func contextExceeded(promptTokens: Int, maxNewTokens: Int) -> ContextExceeded? {
+        let context = config.contextLength
+        guard maxNewTokens > context || promptTokens > context - maxNewTokens else { return nil }
+        return ContextExceeded(tokens: promptTokens, newTokens: maxNewTokens, context: context)
     }
 
     /// The KV cache of a prompt prefix that several prompts share (e.g. the template's
@@ -42,11 +48,9 @@ extension GemmaInference {
                                onToken: ((Int, Int32) -> Void)? = nil,
                                stopEarly: ((Int, [Int32]) -> Bool)? = nil) throws -> [[Int32]] {
         guard !prompts.isEmpty else { return [] }
-        let v = config.vocabSize, context = config.contextLength, past = prefix?.length ?? 0
-        // before any work, and without overflow for any maxNewTokens
-        for p in prompts where maxNewTokens > context || past + p.count > context - maxNewTokens {
-            throw ContextExceeded(tokens: past + p.count, newTokens: maxNewTokens, context: context)
-        }
+        let v = config.vocabSize, past = prefix?.length ?? 0
+        // before any work
+        for p in prompts { if let e = contextExceeded(promptTokens: past + p.count, maxNewTokens: maxNewTokens) { throw e } }
         let caches = prompts.map { p in
             prefix.map { KVCache(continuing: $0, capacity: $0.length + p.count + maxNewTokens) }
                 ?? KVCache(config: config, capacity: p.count + maxNewTokens)

@@ -128,7 +128,7 @@ public enum Checkpoint {
         if name.hasPrefix(RunFiles.checkpointPrefix), let step = Int(name.dropFirst(RunFiles.checkpointPrefix.count)), step != state.step {
             throw MessageError("\(stateFile): step \(state.step) is not the step \(step) of its directory's name (damaged or moved checkpoint?)")
         }
-        if let recorded = state.trainingData, recorded != TrainingDataRecord(trainer.data.train) {
+        if let recorded = state.trainingData, recorded != trainer.data.fingerprint {
             throw MessageError("\(directory) was trained on other training examples (\(recorded.examples), checksum \(recorded.checksum)) "
                 + "than this run's --data \(trainer.options.dataDir) gives (\(trainer.data.train.count)); resume with the data of the run")
         }
@@ -237,6 +237,6 @@ extension Trainer {
                                options: options, history: history, savedAt: formatter.string(from: Date()),
                                base: trainable.method == .lora ? try baseRecord() : nil,
                                optimizerChecksum: Checkpoint.momentsChecksum(optimizer),
-                               trainingData: TrainingDataRecord(data.train))
+                               trainingData: data.fingerprint)
     }
 }

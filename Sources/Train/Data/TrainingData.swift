@@ -8,6 +8,10 @@ public struct TrainingData {
     public let intents: IntentList
     public let train: [TokenizedExample]
     public let validation: [LabeledText]
+    /// `validation` tokenized as the training passes of its loss read it.
+    public let tokenizedValidation: [TokenizedExample]
+    /// The training examples' count and checksum, which a checkpoint records.
+    public let fingerprint: TrainingDataRecord
     public let test: [LabeledText]
     public let template: PromptTemplate
     /// The special ids the examples were tokenized with (checkpoints write them to config.json).
@@ -38,7 +42,8 @@ public struct TrainingData {
         specialTokens = tokenizer.special
         train = try Self.checkLengths(template.tokenize(trainTexts, with: tokenizer), of: trainTexts, in: f.train)
         // validation's loss runs the training passes too
-        _ = try Self.checkLengths(template.tokenize(validation, with: tokenizer), of: validation, in: validationFile)
+        tokenizedValidation = try Self.checkLengths(template.tokenize(validation, with: tokenizer), of: validation, in: validationFile)
+        fingerprint = TrainingDataRecord(train)
     }
 
     /// The most tokens a training or validation example may have (prompt, intent and <eos>).

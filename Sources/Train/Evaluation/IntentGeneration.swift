@@ -33,9 +33,10 @@ struct IntentGeneration {
     func generate(_ texts: [String], onBatch: ((Int, [[Int32]]) -> Void)? = nil) throws -> [[Int32]] {
         let prompts = texts.map { template.promptIDs(for: $0, with: tokenizer) }
         // one message too long for the context is named before any work, not found mid-batch
-        let context = inference.config.contextLength
-        for (i, p) in prompts.enumerated() where maxNewTokens > context || p.count > context - maxNewTokens {
-            throw MessageError("\(name(i)): its prompt has \(p.count) tokens, and with up to \(maxNewTokens) generated ones that exceeds the model's context of \(context) tokens: shorten the message")
+        for (i, p) in prompts.enumerated() {
+            if let e = inference.contextExceeded(promptTokens: p.count, maxNewTokens: maxNewTokens) {
+                throw MessageError("\(name(i)): its prompt has \(p.count) tokens, and with up to \(maxNewTokens) generated ones that exceeds the model's context of \(e.context) tokens: shorten the message")
+            }
         }
         // the common leading tokens, computed once (each prompt keeps at least its last token,
         // whose logits choose the first generated token)

@@ -201,8 +201,7 @@ public final class TrainingRun {
         let data = trainer.data
         guard !data.validation.isEmpty else { return }
         let start = Date()
-        let tokenized = data.template.tokenize(data.validation, with: tokenizer)
-        let loss = try trainer.evaluationLoss(tokenized)
+        let loss = try trainer.evaluationLoss(data.tokenizedValidation)
         let evaluator = makeEvaluator(trainer, tokenizer: tokenizer)
         let predictions = try evaluator.predict(data.validation)
         if let predictions {

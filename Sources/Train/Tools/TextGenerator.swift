@@ -46,11 +46,13 @@ public struct TextGenerator {
     /// Prompt positions whose logits `writePromptLogits` computes at once (128 MB of them).
     static let logitsPieceTokens = 128
 
-    /// Streams the continuation to `onText`; returns this call's timing: prompt tokens and
-    /// their forward's seconds, decode steps (each one forward choosing one more token, the
-    /// one that chooses <eos> included) and the seconds after the prompt's forward.
+    /// Streams the continuation to `onText`; returns this call's timing (prompt tokens and
+    /// their forward's seconds, decode steps — each one forward choosing one more token, the
+    /// one that chooses <eos> included — and the seconds after the prompt's forward) and
+    /// whether <eos> ended the text (else `maxNewTokens` did).
     @discardableResult
-    public func generate(prompt: String, maxNewTokens: Int, onText: @escaping (String) -> Void) throws -> GemmaInference.GenerationTiming {
+    public func generate(prompt: String, maxNewTokens: Int,
+                         onText: @escaping (String) -> Void) throws -> (timing: GemmaInference.GenerationTiming, stoppedAtEOS: Bool) {
         let ids = [tokenizer.bos] + tokenizer.encode(prompt)
         inference.timing = GemmaInference.GenerationTiming()  // this call's alone
         // decode the growing output and print only what is new, so multi-token characters print whole
@@ -62,8 +64,7 @@ public struct TextGenerator {
         }
         if let rest = stream.finish(tokenizer.decode(generated)) { onText(rest) }
         // <eos> is chosen but not output: fewer tokens than the limit means it ended the text
-        inference.timing.stoppedAtStopToken = generated.count < maxNewTokens
-        return inference.timing
+        return (inference.timing, generated.count < maxNewTokens)
     }
 }
 

@@ -84,18 +84,13 @@ public enum OutputFile {
         if lstat(url.path, &link) == 0, !FileManager.default.fileExists(atPath: url.path) {
             return "\(url.path) is a symbolic link to nothing"
         }
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-            if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
-            return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
-        }
-        while url.path != "/" {
+        // the path itself, else its nearest existing ancestor, decides
+        while !FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
+            if url.path == "/" { return nil }
             url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) {
-                if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
-                return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
-            }
         }
-        return nil
+        if !isDir.boolValue { return "\(url.path) is a file, not a directory" }
+        return access(url.path, W_OK) == 0 ? nil : "\(url.path) is not writable"
     }
 
     /// Creates the directory `path` (and its parents), or throws a message that says why not.
