@@ -6,11 +6,14 @@
 /// that prefix sharing computes once are exactly the rows with equal keys, so the masks — and
 /// the trajectory — do not depend on how a batch is split between ranks or packed into passes;
 /// the price is that sequences with a common prefix share its masks within a step. Nothing is
-/// stored between forward and backward: the backward regenerates the masks.
+/// stored between forward and backward but each adapter's small u = x̃ Aᵀ: the backward
+/// regenerates the masks (DropoutMask).
 public final class AdapterPass {
     public let seed: UInt64
     /// Dropout applies (a training pass).
     public var training = false
+    /// Counts training passes: an adapter's forward keeps its u for the backward of the same pass.
+    var index = 0
     /// The optimizer step the pass belongs to (masks differ from step to step).
     public var step = 0
     /// One key per packed row (training passes).

@@ -91,6 +91,7 @@ public final class GemmaTrainingPass {
 
         // adapters drop out in training passes only; their masks are keyed by the rows' keys
         weights.adapterPass?.training = backward
+        weights.adapterPass?.index += 1
         weights.adapterPass?.seconds = 0
         var t0 = Date(), t1 = t0, t2 = t0, lossSum = 0.0
         packed.rowKeys.withUnsafeBufferPointer { keys in

@@ -22,11 +22,15 @@ public enum CounterRandom {
     @inline(__always)
     public static func uniform(_ key: UInt64, _ index: Int) -> Float { Float(bits(key, index) >> 40) * 0x1p-24 }
 
+    /// The Weyl sequence's increment γ (2⁶⁴ / φ): `next` adds it to the state before mixing.
+    public static let weyl: UInt64 = 0x9E37_79B9_7F4A_7C15
+
     /// The next 64 bits of a stream that `state` seeds (a Weyl sequence through a short
-    /// mixer): cheap enough for one draw per few elements of a dropout mask.
+    /// mixer): cheap enough for one draw per few elements of a dropout mask. Draw j mixes
+    /// state₀ + (j + 1)·γ, so ModelKernels' dropoutRow computes four draws at once.
     @inline(__always)
     public static func next(_ state: inout UInt64) -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
+        state &+= weyl
         var z = state
         z = (z ^ (z >> 32)) &* 0xD6E8_FEB8_6659_FD93
         return z ^ (z >> 32)
