@@ -80,6 +80,13 @@ final class ExportCommandTests: XCTestCase {
         XCTAssertThrowsError(try ModelInfo.describe(path: dir.path, fullArrays: false)) {
             XCTAssertTrue("\($0)".contains("neither config.json"), "\($0)")
         }
+        // a run directory points at its newest checkpoint; a file of a checkpoint at its directory
+        XCTAssertThrowsError(try ModelInfo.describe(path: dir.appendingPathComponent("run").path, fullArrays: false)) {
+            XCTAssertTrue("\($0)".contains("is a training run: describe one of its checkpoints, e.g. ft-dist info \(checkpoint)"), "\($0)")
+        }
+        XCTAssertThrowsError(try ModelInfo.describe(path: checkpoint + "/adapter_model.safetensors", fullArrays: false)) {
+            XCTAssertTrue("\($0)".contains("info reads a GGUF file or a model directory; for an HF model or a checkpoint give its directory (\(checkpoint))"), "\($0)")
+        }
         let adapters = try AdapterCheckpoint(checkpoint).adapters(for: TinyGemma.config())
         for t in adapters.tensors {
             let info = try g.requireTensor(t.ggufName, shape: t.shape)

@@ -74,7 +74,7 @@ final class ResumeTests: XCTestCase {
         r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
                                "--resume", previous, "--max-steps", "1", "--no-final-eval"])
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("different training flags"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("different training flags (--lr 5e-05 (the run: 0.001))"), r.stderr)
         // the previous checkpoint still resumes
         r = try Launch.ftdist(["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
                                "--resume", previous, "--max-steps", "3", "--lr", "1e-3", "--save-steps", "0", "--no-final-eval"])

@@ -32,6 +32,44 @@ final class TrainingOptionsTests: XCTestCase {
                              "the paths are required")
     }
 
+    /// Resume names the flags that differ from the run's: every option of the trajectory key,
+    /// changed alone, changes the key and is named with both values; options outside the key
+    /// (paths, checkpoint cadence) change neither.
+    func testTrajectoryDifferencesNameEveryFlagOfTheKey() {
+        var run = TrainingOptions(modelPath: "m", dataDir: "d", output: "o")
+        run.method = .lora
+        let changes: [(String, (inout TrainingOptions) -> Void)] = [
+            ("--method qlora (the run: lora)", { $0.method = .qlora }),
+            ("--lora-rank 8 (the run: 16)", { $0.lora.rank = 8 }),
+            ("--lora-alpha 16.0 (the run: 32.0)", { $0.lora.alpha = 16 }),
+            ("--lora-dropout 0.1 (the run: 0.05)", { $0.lora.dropout = 0.1 }),
+            ("--lora-targets q_proj,v_proj (the run: q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj)", { $0.lora.targets = [.q, .v] }),
+            ("--rslora on (the run: off)", { $0.lora.rsLoRA = true }),
+            ("--epochs 2 (the run: 3)", { $0.epochs = 2 }),
+            ("--batch-size 8 (the run: 16)", { $0.batchSize = 8 }),
+            ("--lr 0.001 (the run: 5e-05)", { $0.lr = 1e-3 }),
+            ("--scheduler linear (the run: cosine)", { $0.scheduler = .linear }),
+            ("--warmup-steps 10 (the run: 0)", { $0.warmupSteps = 10 }),
+            ("--weight-decay 0.01 (the run: 0.0)", { $0.weightDecay = 0.01 }),
+            ("--max-grad-norm 0.5 (the run: 1.0)", { $0.maxGradNorm = 0.5 }),
+            ("--seed 7 (the run: 42)", { $0.seed = 7 }),
+            ("--prompt-template \"Q: {text}\" (the run: ", { $0.promptTemplate = "Q: {text}" }),
+            ("--holdout 100 (the run: 0)", { $0.holdout = 100 }),
+        ]
+        for (expected, change) in changes {
+            var here = run
+            change(&here)
+            XCTAssertNotEqual(here.trajectoryKey(), run.trajectoryKey(), expected)
+            let differences = here.trajectoryDifferences(from: run)
+            XCTAssertEqual(differences.count, 1, "\(expected): \(differences)")
+            XCTAssertTrue(differences.first?.hasPrefix(expected) == true, "\(expected): \(differences)")
+        }
+        var here = run
+        (here.modelPath, here.output, here.saveSteps, here.evalSteps, here.maxSteps) = ("other", "elsewhere", 5, 10, 3)
+        XCTAssertEqual(here.trajectoryKey(), run.trajectoryKey())
+        XCTAssertEqual(here.trajectoryDifferences(from: run), [])
+    }
+
     /// Flags that only the data or the model can refute: a global batch larger than the
     /// training split, and --max-new-tokens beyond the model's context; one message, a
     /// non-zero exit, no run directory.

@@ -118,7 +118,10 @@ public enum Checkpoint {
         // the flags first: other epochs, a seed or a template explain a different step count or
         // other examples better than the checks below would
         guard state.options.trajectoryKey() == trainer.options.trajectoryKey() else {
-            throw MessageError("\(directory) was made with different training flags; resume with the flags of the run (see its trainer_state.json)")
+            let differences = trainer.options.trajectoryDifferences(from: state.options)
+            throw MessageError("\(directory) was made with different training flags"
+                + (differences.isEmpty ? "" : " (\(differences.joined(separator: ", ")))")
+                + "; resume with the flags of the run (see its trainer_state.json)")
         }
         let stateFile = directory + "/" + RunFiles.checkpointState
         guard (0...trainer.totalSteps).contains(state.step) else {

@@ -93,6 +93,34 @@ public struct TrainingOptions: Codable, Equatable {
         (method == .full ? "" : "\(method)|\(lora)|") + "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"
     }
 
+    /// The flags of the trajectory in which these options differ from `run`'s (a checkpoint's),
+    /// each as "--flag value (the run: value)": what resume names when it refuses.
+    public func trajectoryDifferences(from run: TrainingOptions) -> [String] {
+        var out: [String] = []
+        func compare<T: Equatable>(_ flag: String, _ here: T, _ there: T, _ show: (T) -> String = { "\($0)" }) {
+            if here != there { out.append("\(flag) \(show(here)) (the run: \(show(there)))") }
+        }
+        compare("--method", method, run.method) { $0.rawValue }
+        if method != .full, run.method != .full {
+            compare("--lora-rank", lora.rank, run.lora.rank)
+            compare("--lora-alpha", lora.alpha, run.lora.alpha)
+            compare("--lora-dropout", lora.dropout, run.lora.dropout)
+            compare("--lora-targets", lora.targets, run.lora.targets) { $0.map(\.rawValue).joined(separator: ",") }
+            compare("--rslora", lora.rsLoRA, run.lora.rsLoRA) { $0 ? "on" : "off" }
+        }
+        compare("--epochs", epochs, run.epochs)
+        compare("--batch-size", batchSize, run.batchSize)
+        compare("--lr", lr, run.lr)
+        compare("--scheduler", scheduler, run.scheduler) { $0.rawValue }
+        compare("--warmup-steps", warmupSteps, run.warmupSteps)
+        compare("--weight-decay", weightDecay, run.weightDecay)
+        compare("--max-grad-norm", maxGradNorm, run.maxGradNorm)
+        compare("--seed", seed, run.seed)
+        compare("--prompt-template", promptTemplate, run.promptTemplate) { "\"\($0)\"" }
+        compare("--holdout", holdout, run.holdout)
+        return out
+    }
+
     public func validate() throws {
         func check(_ ok: Bool, _ message: String) throws { if !ok { throw MessageError.invalidArgument(message) } }
         // 10,000 epochs of Banking77 are 6 million steps; more is a typo, and step counts past

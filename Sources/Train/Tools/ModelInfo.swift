@@ -9,7 +9,14 @@ public enum ModelInfo {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             if AdapterCheckpoint.isAdapterDirectory(path) { return try describeAdapters(path) }
+            if let newest = RunFiles(path).checkpoints.last {
+                throw MessageError("\(path) is a training run: describe one of its checkpoints, e.g. ft-dist info \(newest.path)")
+            }
             throw MessageError("\(path) is a directory with neither \(GemmaModel.hfConfigFile) (an HF model) nor \(PeftAdapterFiles.configFile) (LoRA adapters)")
+        }
+        if path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
+            let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+            throw MessageError("\(path): info reads a GGUF file or a model directory; for an HF model or a checkpoint give its directory (\(directory))")
         }
         let f = try GGUFFile(path: path)
         var out = "\(path)\nGGUF version \(f.version), \(f.metadata.count) metadata keys, \(f.tensors.count) tensors, alignment \(f.alignment)\n\nmetadata:\n"
