@@ -1,4 +1,5 @@
 import Foundation
+import Report
 import TestSupport
 import XCTest
 
@@ -8,23 +9,26 @@ final class FailureTests: XCTestCase {
     /// Start a long tiny-model run under mpirun in the background.
     private func startRun(ranks: Int, output: URL, model: String, resume: Bool = false) throws -> (Process, URL) {
         let log = output.deletingLastPathComponent().appendingPathComponent("\(output.lastPathComponent)-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/mpirun")
-        p.arguments = Launch.mpirunArguments(ranks: ranks) + [TestPaths.binary, "train", "--model", model, "--data", TestPaths.dataDir.path,
-                      "--output", output.path, "--save-steps", "10", "--no-final-eval", "--lr", "1e-3"] + (resume ? ["--resume", "latest"] : [])
-        try runLogged(p, log: log, environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"])
+        let p = try startLogged("/usr/bin/mpirun", Launch.mpirunArguments(ranks: ranks) + [TestPaths.binary, "train", "--model", model,
+                                "--data", TestPaths.dataDir.path, "--output", output.path, "--save-steps", "10", "--no-final-eval",
+                                "--lr", "1e-3"] + (resume ? ["--resume", "latest"] : []),
+                                log: log, environment: ["OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"])
         return (p, log)
     }
 
-    /// Start `p` with stdout and stderr into `log`, no stdin, `environment` over ours.
-    private func runLogged(_ p: Process, log: URL, environment: [String: String]) throws {
+    /// Start `executable` with stdout and stderr into a new file `log`, no stdin, `environment` over ours.
+    private func startLogged(_ executable: String, _ arguments: [String], log: URL, environment: [String: String] = [:]) throws -> Process {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let handle = try FileHandle(forWritingTo: log)
         p.standardOutput = handle
         p.standardError = handle
         p.standardInput = FileHandle.nullDevice
         try p.run()
+        return p
     }
 
     private func waitForCheckpoint(_ output: URL, atLeast step: Int, timeout: Double = 120) {
@@ -118,12 +122,10 @@ final class FailureTests: XCTestCase {
         let model = try TinyRun.model(in: dir)
         let out = dir.appendingPathComponent("run")
         let log = dir.appendingPathComponent("launcher.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let launcher = Process()
-        launcher.executableURL = URL(fileURLWithPath: "/bin/bash")
-        launcher.arguments = [TestPaths.repoRoot.appendingPathComponent("launch/local.sh").path, "2", "train", "--model", model,
-                              "--data", TestPaths.dataDir.path, "--output", out.path, "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"]
-        try runLogged(launcher, log: log, environment: ["FTDIST_BIN": TestPaths.binary])
+        let launcher = try startLogged("/bin/bash", [TestPaths.repoRoot.appendingPathComponent("launch/local.sh").path, "2", "train",
+                                                     "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+                                                     "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"],
+                                       log: log, environment: ["FTDIST_BIN": TestPaths.binary])
         let metrics = out.appendingPathComponent("metrics.jsonl")
         let start = Date()
         while Date().timeIntervalSince(start) < 120,
@@ -146,6 +148,37 @@ final class FailureTests: XCTestCase {
         let r = try TinyRun.train(ranks: 2, output: out, model: model, extra: ["--resume", "latest", "--max-steps", "\(stopped + 2)"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stderr.contains("resumed from \(out.path)/checkpoint-" + String(format: "%06d", stopped)), r.stderr)
+    }
+
+    /// A stop during the final test evaluation ends it after the batch being generated (the
+    /// tiny model's takes ≈2 s; it used to run to its end): the last step's checkpoint is
+    /// there, no report is written, the exit status is the signal's, and the same command
+    /// with --resume latest runs the evaluation.
+    func testAStopDuringTheFinalEvaluationEndsItAndResumeRunsIt() throws {
+        let dir = try temporaryDirectory("stop-in-eval")
+        let model = try TinyRun.model(in: dir)
+        let out = dir.appendingPathComponent("run")
+        let log = dir.appendingPathComponent("train.log")
+        let flags = ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
+                     "--epochs", "1", "--batch-size", "2000", "--save-steps", "0", "--lr", "1e-3"]
+        let train = try startLogged(TestPaths.binary, flags, log: log)
+        let start = Date()
+        while Date().timeIntervalSince(start) < 120, train.isRunning,
+              !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("evaluating the test split") {
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        train.terminate()
+        train.waitUntilExit()
+        let text = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertEqual(train.terminationStatus, 128 + SIGTERM, text)
+        XCTAssertTrue(text.contains("stop requested during the final evaluation: step 6 is saved"), text)
+        XCTAssertFalse(text.contains("test accuracy"), text)
+        XCTAssertEqual(checkpointSteps(out), [6])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: RunFiles(out.path).testMetricsPath), "no report of a stopped evaluation")
+        let r = try Launch.ftdist(flags + ["--resume", "latest"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue((r.stdout + r.stderr).contains("test accuracy"), r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: RunFiles(out.path).testMetricsPath))
     }
 
     /// An error on rank 0 alone (its run directory cannot be created: a file is in the way)

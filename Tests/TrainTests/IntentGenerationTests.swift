@@ -43,6 +43,27 @@ final class IntentGenerationTests: XCTestCase {
         }
     }
 
+    /// A stop request ends an evaluation between batches: `shouldStop` is asked before each
+    /// batch, and once it says true `predict` throws EvaluationStopped (on every rank, which
+    /// agree first) instead of returning predictions for some of the examples.
+    func testAStopRequestEndsTheEvaluationBetweenBatches() throws {
+        let dir = try temporaryDirectory("evaluation-stop")
+        let loaded = try ModelSource.load(try TinyRun.model(in: dir))
+        let intents = try IntentList.load(TrainingData.files(in: TestPaths.dataDir.path).intents)
+        let rows = Array(try Banking77.load(csv: TrainingData.files(in: TestPaths.dataDir.path).test, intents: intents)[..<20])
+        var e = Evaluator(weights: loaded.weights, tokenizer: loaded.tokenizer, template: loaded.template, comm: SingleProcessCommunicator())
+        e.batchSize = 5
+        e.maxNewTokens = 4
+        var asked = 0
+        e.shouldStop = { asked += 1; return asked > 2 }
+        var generated = 0
+        XCTAssertThrowsError(try e.predict(rows) { done, _ in generated = done }) { XCTAssertTrue($0 is EvaluationStopped, "\($0)") }
+        XCTAssertEqual(asked, 3, "asked before each batch until it said stop")
+        XCTAssertEqual(generated, 10, "two batches of 5 generated, then the stop")
+        e.shouldStop = { false }
+        XCTAssertEqual(try e.predict(rows)?.count, 20, "no stop: every example")
+    }
+
     /// --weights quantized: a quantized GGUF keeps its own blocks, an F32 one is quantized at
     /// load into the blocks `export --type q4_k_m` writes; either way the logits are those of
     /// the fp32 model of the same blocks, within fp32 summation error.

@@ -32,6 +32,10 @@ public struct Evaluator {
     /// up to fp32 rounding — identical on all 3,080 test rows, measured).
     public var sharePromptPrefix = true
 
+    /// Asked by every rank before each of its batches (training sets it to its stop signal):
+    /// once it says true on any rank, `predict` throws `EvaluationStopped` on every rank.
+    public var shouldStop: (() -> Bool)?
+
     public init(weights: GemmaWeights, tokenizer: Tokenizer, template: PromptTemplate, comm: Communicator) {
         self.weights = weights
         self.tokenizer = tokenizer
@@ -52,7 +56,14 @@ public struct Evaluator {
         }
         let shard = Array(examples[mine])
         generation.name = { i in shard[i].line.map { "the example on line \($0)" } ?? "example \(shard[i].row + 1)" }
+        generation.shouldStop = shouldStop
         let outputs = try generation.generate(shard.map(\.text)) { first, batch in progress?(first + batch.count, mine.count) }
+        // every rank reaches this agreement, stopped early or not, so none waits in the gather
+        if shouldStop != nil {
+            var stopped = [outputs.count < shard.count ? 1.0 : 0]
+            try comm.allReduceSum(&stopped)
+            if stopped[0] > 0 { throw EvaluationStopped() }
+        }
         let predictions = zip(shard, outputs).map { example, ids in
             Prediction(text: example.text, gold: example.intent, generated: tokenizer.decode(ids))
         }
@@ -61,3 +72,6 @@ public struct Evaluator {
         return try parts.flatMap { try JSONDecoder().decode([Prediction].self, from: Data($0)) }
     }
 }
+
+/// A stop request ended an evaluation before every example was generated (Evaluator.shouldStop).
+public struct EvaluationStopped: Error {}

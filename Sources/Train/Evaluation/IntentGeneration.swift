@@ -20,6 +20,8 @@ struct IntentGeneration {
     var validPrefixes: Set<String>?
     /// Compute the common leading tokens once (off: every prompt whole, for comparisons).
     var sharePrefix = true
+    /// Asked before each batch: true ends the generation there, with the outputs so far.
+    var shouldStop: (() -> Bool)?
     /// How a message is named in an error (its place in the input).
     var name: (Int) -> String = { "message \($0 + 1)" }
 
@@ -28,8 +30,8 @@ struct IntentGeneration {
         Set(names.flatMap { name in (0...name.count).map { String(name.prefix($0)) } })
     }
 
-    /// The generated ids for each text, in order. `onBatch(first, outputs)` after each batch
-    /// with the index of its first text and its outputs.
+    /// The generated ids for each text, in order (fewer when `shouldStop` ended it early).
+    /// `onBatch(first, outputs)` after each batch with the index of its first text and its outputs.
     func generate(_ texts: [String], onBatch: ((Int, [[Int32]]) -> Void)? = nil) throws -> [[Int32]] {
         let prompts = texts.map { template.promptIDs(for: $0, with: tokenizer) }
         // one message too long for the context is named before any work, not found mid-batch
@@ -47,7 +49,7 @@ struct IntentGeneration {
         }
         var outputs: [[Int32]] = []
         var start = 0
-        while start < prompts.count {
+        while start < prompts.count, shouldStop?() != true {
             let batch = prompts[start..<min(start + batchSize, prompts.count)].map { Array($0.dropFirst(shared)) }
             let batchOutputs = try inference.generateGreedy(batch, maxNewTokens: maxNewTokens, stopToken: tokenizer.eos,
                                                             prefix: prefix, stopEarly: stopEarly)

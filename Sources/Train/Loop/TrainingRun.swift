@@ -114,7 +114,12 @@ public final class TrainingRun {
                 lastSaved = step
             }
             if options.evalSteps > 0 && step % options.evalSteps == 0 && step < endStep {
-                try validate(trainer, tokenizer: tokenizer, runDir: runDir)
+                do {
+                    try validate(trainer, tokenizer: tokenizer, runDir: runDir)
+                } catch is EvaluationStopped {
+                    // the next step agrees on the stop and writes the final checkpoint
+                    say("stop requested during the validation at step \(step): it is skipped")
+                }
             }
         }
         try checkReplicas(trainer)
@@ -129,11 +134,18 @@ public final class TrainingRun {
             say("stop requested: step \(trainer.completedSteps) is saved; the final evaluation is skipped (the same command with --resume latest runs it)")
             return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
         }
-        if options.evalSteps > 0 && trained { try validate(trainer, tokenizer: tokenizer, runDir: runDir) }
-        // the test split once the schedule is complete — again only if a run ended before writing it
-        let evaluated = try comm.broadcast(comm.isRoot && FileManager.default.fileExists(atPath: runDir.files.testMetricsPath) ? "yes" : "", root: 0)
-        if trainer.completedSteps == trainer.totalSteps && options.finalEval && (trained || evaluated.isEmpty) {
-            try finalEvaluation(trainer, tokenizer: tokenizer, data: data, runDir: runDir)
+        // a stop during these evaluations ends them after the batch each rank is generating
+        // (the checkpoint is written; the same command with --resume latest runs them)
+        do {
+            if options.evalSteps > 0 && trained { try validate(trainer, tokenizer: tokenizer, runDir: runDir) }
+            // the test split once the schedule is complete — again only if a run ended before writing it
+            let evaluated = try comm.broadcast(comm.isRoot && FileManager.default.fileExists(atPath: runDir.files.testMetricsPath) ? "yes" : "", root: 0)
+            if trainer.completedSteps == trainer.totalSteps && options.finalEval && (trained || evaluated.isEmpty) {
+                try finalEvaluation(trainer, tokenizer: tokenizer, data: data, runDir: runDir)
+            }
+        } catch is EvaluationStopped {
+            say("stop requested during the final evaluation: step \(trainer.completedSteps) is saved; the same command with --resume latest runs the evaluation")
+            return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
         }
         say("done: \(trainer.completedSteps)/\(trainer.totalSteps) steps; run directory \(options.output)")
         return 0
@@ -194,6 +206,7 @@ public final class TrainingRun {
         var evaluator = Evaluator(weights: trainer.pass.weights, tokenizer: tokenizer, template: trainer.data.template, comm: comm)
         evaluator.maxNewTokens = options.evalMaxNewTokens
         evaluator.intentNames = trainer.data.intents.names
+        evaluator.shouldStop = { StopSignal.requested }
         return evaluator
     }
 
