@@ -26,7 +26,7 @@ struct TrainCommand: ParsableCommand {
     private static let recipe = TrainingOptions.recipe
 
     @Option(help: "The model to start from: a GGUF file or an HF model directory (config.json, model.safetensors or shards in F32/BF16/F16, tokenizer.model or tokenizer.json; --method qlora quantizes such a base at load, in llama-quantize's Q4_K_M mixture). Default: the installed model.") var model: String?
-    @Option(help: "Banking77 directory (train.csv, test.csv, categories.json).") var data: String?
+    @Option(help: "Banking77 directory (train.csv, categories.json; test.csv for the final evaluation and for validation without --holdout).") var data: String?
     @Option(help: "Run directory.") var output = recipe.output
     @Option(help: "Epochs over the training rows.") var epochs = recipe.epochs
     @Option(help: "Global batch size (split over the ranks).") var batchSize = recipe.batchSize

@@ -19,6 +19,31 @@ final class TrainingDataTests: XCTestCase {
         return dir.path
     }
 
+    /// test.csv is read only when the run uses it (the final evaluation, or validation rows
+    /// without a hold-out): a data directory without it trains with --no-final-eval.
+    func testTestSplitIsReadOnlyWhenUsed() throws {
+        let tokenizer = try Tokenizer(gguf: GGUFFile(path: TestPaths.modelPath))
+        let template = try PromptTemplate(PromptTemplate.defaultTemplate)
+        let short = ("my card has not arrived", "card_arrival")
+        let dir = try dataDirectory(train: [short, short, short], test: [short])
+        try FileManager.default.removeItem(atPath: dir + "/test.csv")
+        let data = try TrainingData(dataDir: dir, tokenizer: tokenizer, template: template, evalSamples: 5, loadTest: false)
+        XCTAssertEqual(data.train.count, 3)
+        XCTAssertEqual(data.test.count, 0)
+        XCTAssertEqual(data.validation.count, 0)
+        XCTAssertThrowsError(try TrainingData(dataDir: dir, tokenizer: tokenizer, template: template)) {
+            XCTAssertTrue("\($0)".contains("test.csv"), "\($0)")
+        }
+        var options = TrainingOptions(modelPath: "", dataDir: dir, output: "")
+        XCTAssertTrue(options.usesTestSplit, "the final evaluation")
+        options.finalEval = false
+        XCTAssertFalse(options.usesTestSplit)
+        options.evalSteps = 10
+        XCTAssertTrue(options.usesTestSplit, "validation rows from the test split")
+        options.holdout = 100
+        XCTAssertFalse(options.usesTestSplit, "validation rows held out of train.csv")
+    }
+
     /// An example longer than one memory-bounded pass would form a pass of its own whose
     /// attention scratch grows with the square of its length (a 1 MB message asked for
     /// terabytes and trapped): it is refused with its file and line, before any training.

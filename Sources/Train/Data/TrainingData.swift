@@ -23,12 +23,14 @@ public struct TrainingData {
                 d.appendingPathComponent("categories.json"))
     }
 
+    /// `loadTest` false: test.csv is neither needed nor read (no final evaluation, no
+    /// validation sample from it), and `test` is empty.
     public init(dataDir: String, tokenizer: Tokenizer, template: PromptTemplate, holdout: Int = 0,
-                evalSamples: Int = 0, seed: Int = 42) throws {
+                evalSamples: Int = 0, seed: Int = 42, loadTest: Bool = true) throws {
         let f = Self.files(in: dataDir)
         intents = try IntentList.load(f.intents)
         var trainTexts = try Banking77.load(csv: f.train, intents: intents)
-        test = try Banking77.load(csv: f.test, intents: intents)
+        test = loadTest ? try Banking77.load(csv: f.test, intents: intents) : []
         let validationFile = holdout > 0 ? f.train : f.test
         if holdout > 0 {
             guard holdout < trainTexts.count else { throw MessageError.invalidArgument("--holdout \(holdout) leaves no training rows") }

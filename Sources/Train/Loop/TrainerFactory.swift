@@ -38,7 +38,8 @@ public enum TrainerFactory {
             return (base, tokenizer, record, files)
         }()
         let data = try TrainingData(dataDir: options.dataDir, tokenizer: tokenizer, template: try PromptTemplate(options.promptTemplate),
-                                    holdout: options.holdout, evalSamples: options.evalSamples, seed: options.seed)
+                                    holdout: options.holdout, evalSamples: options.evalSamples, seed: options.seed,
+                                    loadTest: options.usesTestSplit)
         return Loaded(base: base, tokenizer: tokenizer, data: data, baseRecord: record, tokenizerFiles: files)
     }
 

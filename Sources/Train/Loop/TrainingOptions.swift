@@ -93,6 +93,10 @@ public struct TrainingOptions: Codable, Equatable {
         (method == .full ? "" : "\(method)|\(lora)|") + "\(epochs)|\(batchSize)|\(lr)|\(scheduler)|\(warmupSteps)|\(weightDecay)|\(maxGradNorm)|\(seed)|\(promptTemplate)|\(holdout)"
     }
 
+    /// Whether the run reads test.csv: for the final evaluation, or for validation rows when
+    /// it validates without a hold-out.
+    public var usesTestSplit: Bool { finalEval || (evalSteps > 0 && holdout == 0) }
+
     /// The flags of the trajectory in which these options differ from `run`'s (a checkpoint's),
     /// each as "--flag value (the run: value)": what resume names when it refuses.
     public func trajectoryDifferences(from run: TrainingOptions) -> [String] {
