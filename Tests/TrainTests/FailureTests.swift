@@ -31,14 +31,21 @@ final class FailureTests: XCTestCase {
         return p
     }
 
-    private func waitForCheckpoint(_ output: URL, atLeast step: Int, timeout: Double = 120) {
+    /// Polls `done` every `interval` seconds until it holds or `timeout` seconds have passed;
+    /// returns whether it held.
+    @discardableResult
+    private func waitUntil(timeout: Double, every interval: Double = 0.05, _ done: () -> Bool) -> Bool {
         let start = Date()
         while Date().timeIntervalSince(start) < timeout {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: output.path)) ?? []
-            if names.contains(where: { $0.hasPrefix("checkpoint-") && (Int($0.dropFirst(11)) ?? 0) >= step }) { return }
-            Thread.sleep(forTimeInterval: 0.1)
+            if done() { return true }
+            Thread.sleep(forTimeInterval: interval)
         }
-        XCTFail("no checkpoint ≥ \(step) in \(output.path) after \(timeout) s")
+        return done()
+    }
+
+    private func waitForCheckpoint(_ output: URL, atLeast step: Int, timeout: Double = 120) {
+        let reached = waitUntil(timeout: timeout, every: 0.1) { checkpointSteps(output).contains { $0 >= step } }
+        if !reached { XCTFail("no checkpoint ≥ \(step) in \(output.path) after \(timeout) s") }
     }
 
     /// The steps of the checkpoints in a run directory.
@@ -72,7 +79,7 @@ final class FailureTests: XCTestCase {
         let victim = try XCTUnwrap(pids[1], "rank 1 not found among \(pids)")
         let killedAt = Date()
         kill(victim, SIGKILL)
-        while job.isRunning && Date().timeIntervalSince(killedAt) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        waitUntil(timeout: 60) { !job.isRunning }
         let seconds = Date().timeIntervalSince(killedAt)
         XCTAssertFalse(job.isRunning, "mpirun still running 60 s after rank 1 was killed")
         if job.isRunning { job.terminate() }
@@ -98,8 +105,7 @@ final class FailureTests: XCTestCase {
         waitForCheckpoint(out, atLeast: 10)
         Thread.sleep(forTimeInterval: 0.5)
         job.terminate()  // SIGTERM to mpirun, which forwards it to the ranks
-        let start = Date()
-        while job.isRunning && Date().timeIntervalSince(start) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        waitUntil(timeout: 60) { !job.isRunning }
         XCTAssertFalse(job.isRunning)
         job.waitUntilExit()
         let text = try String(contentsOf: log, encoding: .utf8)
@@ -127,14 +133,9 @@ final class FailureTests: XCTestCase {
                                                      "--save-steps", "0", "--no-final-eval", "--lr", "1e-3"],
                                        log: log, environment: ["FTDIST_BIN": TestPaths.binary])
         let metrics = out.appendingPathComponent("metrics.jsonl")
-        let start = Date()
-        while Date().timeIntervalSince(start) < 120,
-              ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 5 {
-            Thread.sleep(forTimeInterval: 0.1)
-        }
+        waitUntil(timeout: 120, every: 0.1) { ((try? String(contentsOf: metrics, encoding: .utf8))?.split(separator: "\n").count ?? 0) >= 5 }
         launcher.terminate()
-        let signalled = Date()
-        while launcher.isRunning && Date().timeIntervalSince(signalled) < 60 { Thread.sleep(forTimeInterval: 0.05) }
+        waitUntil(timeout: 60) { !launcher.isRunning }
         XCTAssertFalse(launcher.isRunning, "the launcher still runs 60 s after SIGTERM")
         if launcher.isRunning { launcher.interrupt() }
         launcher.waitUntilExit()
@@ -162,10 +163,8 @@ final class FailureTests: XCTestCase {
         let flags = ["train", "--model", model, "--data", TestPaths.dataDir.path, "--output", out.path,
                      "--epochs", "1", "--batch-size", "2000", "--save-steps", "0", "--lr", "1e-3"]
         let train = try startLogged(TestPaths.binary, flags, log: log)
-        let start = Date()
-        while Date().timeIntervalSince(start) < 120, train.isRunning,
-              !((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("evaluating the test split") {
-            Thread.sleep(forTimeInterval: 0.01)
+        waitUntil(timeout: 120, every: 0.01) {
+            !train.isRunning || ((try? String(contentsOf: log, encoding: .utf8)) ?? "").contains("evaluating the test split")
         }
         train.terminate()
         train.waitUntilExit()

@@ -136,9 +136,6 @@ public enum Checkpoint {
                 + "than this run's --data \(trainer.options.dataDir) gives (\(trainer.data.train.count)); resume with the data of the run")
         }
         let trainable = trainer.trainable
-        guard state.options.method == trainer.options.method else {
-            throw MessageError("\(directory) was trained with --method \(state.options.method), not \(trainer.options.method)")
-        }
         let optimizer = try Safetensors.File(path: directory + "/" + optimizerFile)
         switch trainable.method {
         case .full:

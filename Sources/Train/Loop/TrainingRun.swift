@@ -106,7 +106,7 @@ public final class TrainingRun {
                 say("stop requested (signal \(StopSignal.received)): writing a final checkpoint at step \(step)")
                 try checkReplicas(trainer)
                 try saveCheckpoint(trainer, runDir)
-                return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
+                return stoppedExitCode
             }
             if options.checkReplicasSteps > 0 && step % options.checkReplicasSteps == 0 { try checkReplicas(trainer) }
             if options.saveSteps > 0 && step % options.saveSteps == 0 && step < endStep {
@@ -132,7 +132,7 @@ public final class TrainingRun {
         try comm.allReduceSum(&stop)
         if stop[0] > 0 {
             say("stop requested: step \(trainer.completedSteps) is saved; the final evaluation is skipped (the same command with --resume latest runs it)")
-            return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
+            return stoppedExitCode
         }
         // a stop during these evaluations ends them after the batch each rank is generating
         // (the checkpoint is written; the same command with --resume latest runs them)
@@ -145,11 +145,15 @@ public final class TrainingRun {
             }
         } catch is EvaluationStopped {
             say("stop requested during the final evaluation: step \(trainer.completedSteps) is saved; the same command with --resume latest runs the evaluation")
-            return StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode
+            return stoppedExitCode
         }
         say("done: \(trainer.completedSteps)/\(trainer.totalSteps) steps; run directory \(options.output)")
         return 0
     }
+
+    /// The exit code of a run the ranks agreed to stop: the signal's (128 + its number), or
+    /// 130 on a rank that agreed to another rank's request without a signal of its own.
+    private var stoppedExitCode: Int32 { StopSignal.exitCode == 0 ? 130 : StopSignal.exitCode }
 
     /// Rank 0 reads the checkpoint and broadcasts weights, moments and state: hosts need
     /// no shared filesystem, and every replica starts bit-identical.
