@@ -12,7 +12,8 @@ public final class AdapterPass {
     public let seed: UInt64
     /// Dropout applies (a training pass).
     public var training = false
-    /// Counts training passes: an adapter's forward keeps its u for the backward of the same pass.
+    /// Counts passes (GemmaTrainingPass.run): an adapter keeps the u of a training forward for
+    /// the backward of the same pass.
     var index = 0
     /// The optimizer step the pass belongs to (masks differ from step to step).
     public var step = 0
