@@ -16,6 +16,14 @@ A global batch of 16 is split evenly over the hosts. With the parts of one host'
 where s is the last stage's share of the bytes (layer 0's gradient, sent after the backward
 ends). Efficiency = step(1 host) / (H · step(H hosts)).
 
+With one rank per host, overlapped, full fine-tuning, the head's gradient travels as its
+factors (OverlappedReduction): the ring carries G − V·C + M·(V + C) floats (M label rows of
+the global batch, ≈112; V·C the tied embedding), the backward no longer computes the host's
+share of dE, and after the backward every host multiplies the whole batch's factors,
+P = 2·V·C·M flop — at the rate of the head's own two products (logits and dx, 4·V·C·M/H flop
+in the measured head time), P = head · H / 2:
+  overlapped, factored head:           step = L + max(C/H + P + N·s, th/H + N) + U
+
 Usage:
   python3 bench/scaling_model.py check RATE_GBIT BENCH_JSON...
       predicted vs measured for namespace-host runs (BENCH_JSON from compare_overlap.sh; the
@@ -23,7 +31,7 @@ Usage:
       RATE_GBIT: the link's payload rate (1 for --rate 1gbit; for the unshaped veth the
       ring's rate measured by `ft-dist doctor`).
   python3 bench/scaling_model.py project FULL_JSON LORA_JSON
-      projection for 2, 4, 8 hosts × 1 rank at 10 and 25 Gbit/s, full fine-tuning and LoRA,
+      projection for 2, 4, 8 hosts × 1 rank at 1, 10 and 25 Gbit/s, full fine-tuning and LoRA,
       from one-host np=1 bench JSONs (e.g. runs/bench-methods/full-np1-1.json).
 """
 import json
@@ -31,6 +39,8 @@ import sys
 
 LAST_STAGE_SHARE_FULL = 5_573_632 / 268_098_176   # layer 0's floats / all (Gemma 3 270M)
 LAST_STAGE_SHARE_LORA = 1 / 18                      # one layer's adapters of 18
+VOCAB, WIDTH = 262_144, 640                         # the tied embedding [V, C]
+LABEL_ROWS = 112                                    # M: label rows of a recipe global batch (≈)
 
 
 def parts(bench):
@@ -53,7 +63,20 @@ def step(hosts, compute, head_end, update, local, ring, last_share, overlap):
     return per_host + local + exposed + update, exposed
 
 
-def check(rate_gbit, files):
+def factored_step(hosts, compute, head_end, head, update, local, ring, last_share):
+    """Overlapped with the head as factors: the product of the whole batch's factors (P) runs
+    after the backward while the ring goes on. `ring` is the time of the factored bytes."""
+    per_host = compute / hosts
+    product = head / 2  # `head`: one host's logits and dx of all M rows, 4·V·C·M flop; P is 2·V·C·M
+    end = max(per_host + product + ring * last_share, head_end / hosts + ring)
+    return local + end + update, end - per_host
+
+
+def factored_floats(floats, label_rows):
+    return floats - VOCAB * WIDTH + label_rows * (VOCAB + WIDTH)
+
+
+def check(rate_gbit, files, label_rows=LABEL_ROWS):
     rate = rate_gbit * 1e9 / 8
     print(f"| run | overlap | measured s/step | model s/step | measured exposed (s) | model exposed (s) |")
     print("|---|---|---|---|---|---|")
@@ -61,14 +84,22 @@ def check(rate_gbit, files):
         b = json.load(open(f))
         floats = b["trainableParameters"]
         overlap = "overlapped" in b["gradientExchange"]
+        factored = "as its factors" in b["gradientExchange"]
         wire = 2 if "bf16" in b["gradientExchange"] else 4
         share = LAST_STAGE_SHARE_FULL if floats > 1e8 else LAST_STAGE_SHARE_LORA
         # the namespace hosts' own compute split, already per host (8 examples each at H = 2)
         compute, head_end, update = parts(b)
-        ring = ring_seconds(2, floats, wire, rate)
-        # the model's terms are per host for the whole batch: scale the measured per-host
-        # parts back up by H = 2 and let step() divide them again
-        predicted, exposed = step(2, 2 * compute, 2 * head_end, update, 0.0, ring, share, overlap)
+        if factored:
+            ring = ring_seconds(2, factored_floats(floats, label_rows), wire, rate)
+            head = b["medianSplit"]["head"]
+            # per-host parts scaled up to the whole batch, as below; P = the head's time (its
+            # two products over this host's rows) · H / 2
+            predicted, exposed = factored_step(2, 2 * compute, 2 * head_end, 2 * head, update, 0.0, ring, share)
+        else:
+            ring = ring_seconds(2, floats, wire, rate)
+            # the model's terms are per host for the whole batch: scale the measured per-host
+            # parts back up by H = 2 and let step() divide them again
+            predicted, exposed = step(2, 2 * compute, 2 * head_end, update, 0.0, ring, share, overlap)
         measured_exposed = b["medianSplit"].get("exposedExchange") or 0
         print(f"| {f} | {'on' if overlap else 'off'} | {b['medianStepSeconds']:.2f} | {predicted:.2f} | "
               f"{measured_exposed:.2f} | {exposed:.2f} |")
@@ -82,12 +113,26 @@ def project(full_json, lora_json):
         floats = b["trainableParameters"]
         compute, head_end, update = parts(b)
         one = compute + update
-        for gbit in (10, 25):
-            for overlap in (True, False):
-                steps = [step(h, compute, head_end, update, 0.0, ring_seconds(h, floats, 4, gbit * 1e9 / 8), share, overlap)[0]
-                         for h in (2, 4, 8)]
+        for gbit in (1, 10, 25):
+            for overlap, factors in ((True, True), (True, False), (False, False)):
+                if factors and name != "full":
+                    continue
+                rate = gbit * 1e9 / 8
+                if factors:
+                    # the head as factors: the one-host head (logits, dx, dE: 6·V·C·M flop)
+                    # loses its dE share on each host and gains the whole product after
+                    head = b["medianSplit"]["head"]
+                    two_products = head * 2 / 3
+                    steps = [factored_step(h, compute - head / 3, head_end - head / 3, two_products, update, 0.0,
+                                           ring_seconds(h, factored_floats(floats, LABEL_ROWS), 4, rate), share)[0]
+                             for h in (2, 4, 8)]
+                    label = "on (head as factors)"
+                else:
+                    steps = [step(h, compute, head_end, update, 0.0, ring_seconds(h, floats, 4, rate), share, overlap)[0]
+                             for h in (2, 4, 8)]
+                    label = "on" if overlap else "off"
                 eff = " / ".join(f"{one / (h * s):.0%}" for h, s in zip((2, 4, 8), steps))
-                print(f"| {name} | {gbit} Gbit/s | {'on' if overlap else 'off'} | {one:.2f} | "
+                print(f"| {name} | {gbit} Gbit/s | {label} | {one:.2f} | "
                       + " | ".join(f"{s:.2f}" for s in steps) + f" | {eff} |")
 
 

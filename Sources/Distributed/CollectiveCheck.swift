@@ -16,6 +16,9 @@ public struct CollectiveCheck: Codable {
     /// and with bf16 on the wire (the values are small integers, exact in bf16), in rounds of
     /// 4,099 floats so that segments are uneven and rounds many (nil: not under MPI).
     public var ringAllReduceCorrect: Bool? = nil
+    /// The ring's all-gather alone (RingAllReduce.gather, the factored head's), fp32 and bf16:
+    /// each rank's segments reach every rank, the others' stale values overwritten.
+    public var ringGatherCorrect: Bool? = nil
     /// The same floats summed by the ring in its own pieces (fp32 on the wire), after a
     /// barrier: its speed beside `allReduceSeconds`.
     public var ringAllReduceSeconds: Double? = nil
@@ -46,7 +49,7 @@ public struct CollectiveCheck: Codable {
         try comm.allReduceMax(&flags)
         ok = flags[0] == 0
 
-        var ringOK: Bool?, ringSeconds: Double?, ringCPUSeconds: Double?
+        var ringOK: Bool?, ringGatherOK: Bool?, ringSeconds: Double?, ringCPUSeconds: Double?
         if let mpi = comm as? MPICommunicator {
             try comm.barrier()
             let t = Date(), cpu = Self.cpuSeconds()
@@ -62,6 +65,23 @@ public struct CollectiveCheck: Codable {
             var flags = [wrong]
             try comm.allReduceMax(&flags)
             ringOK = flags[0] == 0
+            // gather: segment s of every piece comes from the rank that owns it, as (owner + 1) · (i mod 7)
+            var gatherWrong = 0.0
+            for wire in RingAllReduce.Wire.allCases {
+                let ring = mpi.ring(piece: 4099, wire: wire)
+                let pieces = (n + ring.piece - 1) / ring.piece
+                let owner = { (i: Int) -> Int in
+                    let k = i / ring.piece, piece = min(ring.piece, n - k * ring.piece)
+                    let s = (0..<comm.size).first { ring.segmentRange($0, ofPieceOf: piece).contains(i - k * ring.piece) }!
+                    return (0..<comm.size).first { ring.gatheredSegment(of: $0) == s }!
+                }
+                for i in 0..<n { buffer[i] = owner(i) == comm.rank ? Float((comm.rank + 1) * (i % 7)) : -1 }
+                try ring.gather(buffer.baseAddress!, 0..<n)
+                if pieces > 0, !(0..<n).allSatisfy({ buffer[$0] == Float((owner($0) + 1) * ($0 % 7)) }) { gatherWrong = 1 }
+            }
+            var gatherFlags = [gatherWrong]
+            try comm.allReduceMax(&gatherFlags)
+            ringGatherOK = gatherFlags[0] == 0
         }
 
         var bytes: [UInt8] = comm.isRoot ? Array("broadcast from rank 0".utf8) : []
@@ -77,6 +97,6 @@ public struct CollectiveCheck: Codable {
                                hosts: names.map { String($0.split(separator: "@", maxSplits: 1).last ?? "") },
                                allReduceCorrect: ok, broadcastCorrect: bcastOK[0] == 0, gatherCorrect: gatherOK,
                                allReduceFloats: n, allReduceSeconds: seconds, ringAllReduceCorrect: ringOK,
-                               ringAllReduceSeconds: ringSeconds, ringCPUSeconds: ringCPUSeconds)
+                               ringGatherCorrect: ringGatherOK, ringAllReduceSeconds: ringSeconds, ringCPUSeconds: ringCPUSeconds)
     }
 }

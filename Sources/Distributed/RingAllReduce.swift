@@ -87,6 +87,27 @@ public final class RingAllReduce {
     /// `base[range]` becomes the sum over the ranks of everybody's `base[range]`. Every rank
     /// calls it with ranges of the same length, in the same order.
     public func sum(_ base: UnsafeMutablePointer<Float>, _ range: Range<Int>) throws {
+        try run(base, range, firstStep: 0)
+    }
+
+    /// The all-gather half alone: in every piece of `base[range]` (pieces of `piece` floats
+    /// from the range's start) each rank holds one segment, `gatheredSegment(of:)`, and
+    /// afterwards every rank holds all of them — (H−1)/H of the range sent and received per
+    /// rank, half of what `sum` moves. With bf16 on the wire every segment is rounded to
+    /// bf16, its owner's copy included. Every rank calls it with ranges of the same length.
+    public func gather(_ base: UnsafeMutablePointer<Float>, _ range: Range<Int>) throws {
+        try run(base, range, firstStep: size - 1)
+    }
+
+    /// The segment of each piece that `rank` contributes to `gather`: the one the
+    /// reduce-scatter would have left finished there.
+    public func gatheredSegment(of rank: Int) -> Int { (rank + 1) % size }
+
+    /// Where segment `s` of a piece of `n` floats lies within the piece.
+    public func segmentRange(_ s: Int, ofPieceOf n: Int) -> Range<Int> { segment(s, of: n) }
+
+    /// Pieces from step `firstStep` on: 0 sums (reduce-scatter, then all-gather), H−1 only gathers.
+    private func run(_ base: UnsafeMutablePointer<Float>, _ range: Range<Int>, firstStep: Int) throws {
         guard size > 1, !range.isEmpty else { return }
         var next = range.lowerBound
         var active: [Piece] = []
@@ -96,7 +117,7 @@ public final class RingAllReduce {
             while next < range.upperBound, let p = free.popLast() {
                 p.x = base + next
                 p.n = min(piece, range.upperBound - next)
-                p.step = 0
+                p.step = firstStep
                 p.tag = Int32((sequence % sequences) * steps)
                 sequence += 1
                 next += p.n

@@ -29,7 +29,8 @@ struct DoctorCommand: ParsableCommand {
                     print("ranks: \(result.size) over \(result.transport)")
                     for (r, h) in result.hosts.enumerated() { print("  rank \(r) on \(h)") }
                     print("all-reduce: \(result.allReduceCorrect ? "exact" : "WRONG"), broadcast: \(result.broadcastCorrect ? "ok" : "WRONG"), gather: \(result.gatherCorrect ? "ok" : "WRONG")"
-                          + (result.ringAllReduceCorrect.map { ", ring all-reduce: \($0 ? "exact" : "WRONG")" } ?? ""))
+                          + (result.ringAllReduceCorrect.map { ", ring all-reduce: \($0 ? "exact" : "WRONG")" } ?? "")
+                          + (result.ringGatherCorrect.map { ", ring all-gather: \($0 ? "exact" : "WRONG")" } ?? ""))
                     print(String(format: "all-reduce of %ld floats: %.6f s (%.2f GB/s of payload)", result.allReduceFloats,
                                  result.allReduceSeconds, Double(result.allReduceFloats * 4) / max(result.allReduceSeconds, 1e-9) / 1e9))
                     if let ring = result.ringAllReduceSeconds {
@@ -39,7 +40,8 @@ struct DoctorCommand: ParsableCommand {
                 }
             }
             comm.finalize()
-            if !(result.allReduceCorrect && result.broadcastCorrect && result.gatherCorrect && result.ringAllReduceCorrect != false) {
+            if !(result.allReduceCorrect && result.broadcastCorrect && result.gatherCorrect && result.ringAllReduceCorrect != false
+                  && result.ringGatherCorrect != false) {
                 throw ExitCode(1)
             }
         }

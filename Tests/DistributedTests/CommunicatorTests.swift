@@ -35,6 +35,7 @@ final class CommunicatorTests: XCTestCase {
             XCTAssertTrue(check.broadcastCorrect, "np=\(ranks)")
             XCTAssertTrue(check.gatherCorrect, "np=\(ranks)")
             XCTAssertEqual(check.ringAllReduceCorrect, true, "np=\(ranks): the ring (RingAllReduce) over 100,003 floats in rounds of 4,099")
+            XCTAssertEqual(check.ringGatherCorrect, true, "np=\(ranks): the ring's all-gather over 100,003 floats in pieces of 4,099")
         }
     }
 

@@ -7,19 +7,11 @@ import XCTest
 /// the gradient buffer, come in the order the pass finishes them, are final when reported,
 /// and the input-embedding rows taken apart add up to what the dense path writes.
 final class BackwardProgressTests: XCTestCase {
-    /// Records each stage's values when it is reported, and takes the input-embedding rows.
-    final class Recorder: BackwardProgress {
-        let trainable: TrainableParameters
-        var reported: [Int] = []
-        var snapshots: [[Float]] = []
-        var rows: [Int32: [Float]] = [:]
-        var rowStorage: [Int32: UnsafeMutablePointer<Float>] = [:]
+    /// Takes the input-embedding rows, one zeroed row per token.
+    class RowStore: EmbeddingRowSink {
         let width: Int
-        init(_ trainable: TrainableParameters, width: Int) { self.trainable = trainable; self.width = width }
-        func stageFinished(_ stage: Int) {
-            reported.append(stage)
-            snapshots.append(trainable.backwardStages[stage].flatMap { r in r.map { trainable.gradients[$0] } })
-        }
+        var rowStorage: [Int32: UnsafeMutablePointer<Float>] = [:]
+        init(width: Int) { self.width = width }
         func embeddingRowGradient(token: Int32) -> UnsafeMutablePointer<Float> {
             if let p = rowStorage[token] { return p }
             let p = UnsafeMutablePointer<Float>.allocate(capacity: width)
@@ -28,6 +20,21 @@ final class BackwardProgressTests: XCTestCase {
             return p
         }
         deinit { rowStorage.values.forEach { $0.deallocate() } }
+    }
+
+    /// Records each stage's values when it is reported, and takes the input-embedding rows.
+    final class Recorder: RowStore, BackwardProgress {
+        let trainable: TrainableParameters
+        var reported: [Int] = []
+        var snapshots: [[Float]] = []
+        init(_ trainable: TrainableParameters, width: Int) {
+            self.trainable = trainable
+            super.init(width: width)
+        }
+        func stageFinished(_ stage: Int) {
+            reported.append(stage)
+            snapshots.append(trainable.backwardStages[stage].flatMap { r in r.map { trainable.gradients[$0] } })
+        }
     }
 
     func testStagesTileTheGradientInBackwardOrder() throws {
@@ -87,6 +94,57 @@ final class BackwardProgressTests: XCTestCase {
             if !e.contains(i) { XCTAssertEqual(value, plain.gradients[i], "gradient \(i)") }
             worst = max(worst, abs(value - plain.gradients[i]) / max(abs(plain.gradients[i]), 1e-3))
         }
+        XCTAssertLessThan(worst, 1e-5)
+    }
+
+    /// Keeps the head's factors (rows appended pass after pass) and the input-embedding rows.
+    final class FactorRecorder: RowStore, HeadGradientFactors {
+        let vocab: Int
+        var dlogits: [Float] = [], x: [Float] = [], rowCount = 0
+        init(vocab: Int, width: Int) {
+            self.vocab = vocab
+            super.init(width: width)
+        }
+        func append(dlogits: UnsafePointer<Float>, x: UnsafePointer<Float>, rows count: Int) {
+            self.dlogits += UnsafeBufferPointer(start: dlogits, count: count * vocab)
+            self.x += UnsafeBufferPointer(start: x, count: count * width)
+            rowCount += count
+        }
+    }
+
+    /// The head's gradient as its factors, over two passes of a step (the second adds to the
+    /// first): the embedding region is left zero, every other gradient is the dense path's
+    /// bit for bit, and dlogitsᵀ · x plus the input-embedding rows is the dense embedding
+    /// gradient within rounding.
+    func testHeadFactorsMultiplyToTheDenseEmbeddingGradient() throws {
+        let model = try TinyGemma.load()
+        let c = model.config
+        let batch = GradientCheckTests.batch()
+        let plain = TrainableParameters(.full, of: model)
+        let plainPass = GemmaTrainingPass(model: model, trainable: plain)
+        for _ in 0..<2 { plainPass.run(batch, lossScale: 0.25, backward: true) }
+        let factored = TrainableParameters(.full, of: model)
+        let recorder = FactorRecorder(vocab: c.vocabSize, width: c.hidden)
+        let factoredPass = GemmaTrainingPass(model: model, trainable: factored)
+        for _ in 0..<2 { factoredPass.run(batch, lossScale: 0.25, backward: true, headFactors: recorder) }
+        XCTAssertEqual(recorder.rowCount, 2 * batch.labelCount)
+        XCTAssertEqual(Set(recorder.rowStorage.keys), Set(batch.tokens.flatMap { $0 }))
+        let e = layoutEmbedding(model)
+        var product = [Float](repeating: 0, count: e.count)
+        weightGradientFromFactors(&product, dy: recorder.dlogits, x: recorder.x, rows: recorder.rowCount,
+                                  inputs: c.hidden, outputs: c.vocabSize)
+        var worst: Float = 0
+        for i in 0..<plain.count {
+            guard e.contains(i) else {
+                XCTAssertEqual(factored.gradients[i], plain.gradients[i], "gradient \(i)")
+                continue
+            }
+            XCTAssertEqual(factored.gradients[i], 0, "the embedding region should stay untouched")
+            let k = i - e.lowerBound, token = Int32(k / c.hidden)
+            let value = product[k] + (recorder.rowStorage[token].map { $0[k % c.hidden] } ?? 0)
+            worst = max(worst, abs(value - plain.gradients[i]) / max(abs(plain.gradients[i]), 1e-3))
+        }
+        XCTAssertGreaterThan(e.map { abs(plain.gradients[$0]) }.max() ?? 0, 1e-3, "a head gradient to compare")
         XCTAssertLessThan(worst, 1e-5)
     }
 

@@ -6,7 +6,8 @@ import XCTest
 /// namespaces joined by a veth pair (Open MPI starts the second daemon through
 /// launch/netns-agent.sh instead of ssh; MPI traffic is TCP over the veth). The tiny model
 /// trained for 10 steps that way must follow the single-rank trajectory, with the exchange
-/// overlapped (the ring between hosts) and within 1e-6 of `--no-overlap`.
+/// overlapped (the ring between hosts, the head's gradient as its factors) and within 1e-6 of
+/// `--no-overlap`.
 /// Needs root, `ip` (iproute2) and `unshare` (util-linux); fails, not skips, without them.
 final class TwoHostTests: XCTestCase {
     struct Record: Decodable { var step: Int; var loss: Double }
@@ -97,8 +98,8 @@ final class TwoHostTests: XCTestCase {
         XCTAssertEqual(two.status, 0, "2 ranks over ftd-h1/ftd-h2 failed:\n\(two.stdout)\n\(two.stderr)")
         XCTAssertTrue(two.stderr.contains("2 rank(s) on 2 host(s)") || two.stdout.contains("2 rank(s) on 2 host(s)"),
                       "launch/hostfile.sh should start 2 ranks on 2 hosts:\n\(two.stdout)\n\(two.stderr)")
-        XCTAssertTrue((two.stdout + two.stderr).contains("(1 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward"),
-                      "the exchange should overlap the backward, with the ring between hosts:\n\(two.stdout)")
+        XCTAssertTrue((two.stdout + two.stderr).contains("(1 rank(s) per host × 2 host(s), ring between hosts), overlapped with the backward (the head's gradient as its factors)"),
+                      "the exchange should overlap the backward, with the ring between hosts and the head as factors:\n\(two.stdout)")
         // the same two hosts reducing after the backward (Open MPI's all-reduce between hosts)
         let afterOut = dir.appendingPathComponent("two-hosts-no-overlap")
         let after = try Self.netns(["run"] + args(afterOut) + ["--no-overlap"], timeout: 120)
@@ -132,7 +133,7 @@ final class TwoHostTests: XCTestCase {
         let threeOut = dir.appendingPathComponent("three-hosts")
         let three = try Self.netns(["run"] + Self.trainArguments(model: model, output: threeOut, steps: steps), hosts: 3, timeout: 180)
         XCTAssertEqual(three.status, 0, "3 ranks over ftd-h1…ftd-h3 failed:\n\(three.stdout)\n\(three.stderr)")
-        XCTAssertTrue((three.stdout + three.stderr).contains("(1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward"),
+        XCTAssertTrue((three.stdout + three.stderr).contains("(1 rank(s) per host × 3 host(s), ring between hosts), overlapped with the backward (the head's gradient as its factors)"),
                       "3 hosts should reduce round the ring, overlapped:\n\(three.stdout)\n\(three.stderr)")
         guard three.status == 0 else { return }
         _ = try Self.assertFollowsSingleRank(threeOut, "three hosts", model: model, dir: dir, steps: steps)

@@ -68,9 +68,12 @@ public final class GemmaTrainingPass {
     /// Σ cross-entropy over the batch's label positions, and with `backward` the gradients of
     /// lossScale · Σ cross-entropy added into the trainable parameters' gradient buffer.
     /// `progress` (the last pass of a step only) hears of every backward stage as it ends and
-    /// takes the input-embedding rows.
+    /// takes the input-embedding rows. `headFactors` (every pass of a step, when the head is
+    /// trained) takes the head's gradient as its factors instead of their product, and the
+    /// input-embedding rows too.
     @discardableResult
-    public func run(_ batch: LabelMaskedBatch, lossScale: Float, backward: Bool, progress: BackwardProgress? = nil) -> Result {
+    public func run(_ batch: LabelMaskedBatch, lossScale: Float, backward: Bool, progress: BackwardProgress? = nil,
+                    headFactors: HeadGradientFactors? = nil) -> Result {
         let c = config
         packed = PackedLayout(batch: batch, sharePrefix: sharePrefix)
         let n = packed.rows
@@ -106,7 +109,7 @@ public final class GemmaTrainingPass {
                 for l in 0..<c.layers { layerForward(l, positions: pos.baseAddress!) }
             }
             t1 = Date()
-            lossSum = head(gradients: gradients, trained: headTrained, lossScale: lossScale)
+            lossSum = head(gradients: gradients, trained: headTrained, lossScale: lossScale, factors: headFactors)
             t2 = Date()
             if let g = gradients {
                 progress?.stageFinished(0)
@@ -116,7 +119,7 @@ public final class GemmaTrainingPass {
                         progress?.stageFinished(c.layers - l)
                     }
                 }
-                embeddingBackward(gradients: g, progress: progress)
+                embeddingBackward(gradients: g, rowsTo: progress ?? headFactors)
             }
         }
         let timings = Timings(forward: t1.timeIntervalSince(t0), head: t2.timeIntervalSince(t1), backward: Date().timeIntervalSince(t2),
@@ -176,12 +179,12 @@ public final class GemmaTrainingPass {
     }
 
     /// dE[token r] += ∂L/∂resid[0][r] · √C (nothing when the embedding is frozen); the rows go
-    /// to `progress`'s buffer when it has one.
-    private func embeddingBackward(gradients: UnsafeMutablePointer<Float>, progress: BackwardProgress?) {
+    /// to `sink`'s buffer when there is one.
+    private func embeddingBackward(gradients: UnsafeMutablePointer<Float>, rowsTo sink: EmbeddingRowSink?) {
         guard let offset = weights.embeddingGradientOffset else { return }
         let c = config, d = sp(s.dResid), de = gradients + offset, scale = c.embeddingScale
         for (r, t) in packed.tokens.enumerated() {
-            let src = d + r * c.hidden, dst = progress?.embeddingRowGradient(token: t) ?? de + Int(t) * c.hidden
+            let src = d + r * c.hidden, dst = sink?.embeddingRowGradient(token: t) ?? de + Int(t) * c.hidden
             for j in 0..<c.hidden { dst[j] += src[j] * scale }
         }
     }
@@ -263,7 +266,8 @@ public final class GemmaTrainingPass {
     /// Final norm and tied head at the label rows; seeds dResid (zero elsewhere) for the backward.
     /// A trained head (full fine-tuning's backward) needs the whole softmax for dE; otherwise
     /// the head is read in slices once (FrozenTiedHead.swift).
-    private func head(gradients: UnsafeMutablePointer<Float>?, trained: Bool, lossScale: Float) -> Double {
+    private func head(gradients: UnsafeMutablePointer<Float>?, trained: Bool, lossScale: Float,
+                      factors: HeadGradientFactors?) -> Double {
         let c = config, hFinal = acts.resid(c.layers), rowsL = packed.headRows.count
         let x = sp(s.headX), hRaw = sp(s.headDX)
         // gather the final residual rows, normalise them (rstd kept in dX scratch)
@@ -275,7 +279,7 @@ public final class GemmaTrainingPass {
         if trained, let g = gradients {
             loss = tiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets, logits: sp(s.logits),
                                         vocab: c.vocabSize, width: c.hidden,
-                                        gradient: HeadGradient(dx: dxNormed, gradients: g, lossScale: lossScale))
+                                        gradient: HeadGradient(dx: dxNormed, gradients: g, lossScale: lossScale, factors: factors))
         } else {
             loss = frozenTiedHeadCrossEntropy(x: x, head: weights.embedding, targets: packed.targets, logits: sp(s.logits),
                                               sliceRows: headSliceRows, vocab: c.vocabSize, width: c.hidden,

@@ -26,6 +26,12 @@ public final class DenseProjection: Projection {
         if let gradientOffset {
             linearWeightGradient(gradients + gradientOffset, dy: dy, x: x, rows: rows, inputs: inputs, outputs: outputs)
         }
+        inputGradient(dx: dx, dy: dy, rows: rows, accumulate: accumulate)
+    }
+
+    /// dx[n, inputs] = (or += with `accumulate`) dy · W, without dW (a trained head whose dW
+    /// travels as its factors, HeadGradientFactors).
+    public func inputGradient(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, rows: Int, accumulate: Bool) {
         linearInputGradient(dx, dy: dy, w: weight, rows: rows, inputs: inputs, outputs: outputs, accumulate: accumulate)
     }
 }

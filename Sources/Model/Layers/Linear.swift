@@ -23,6 +23,19 @@ func linearWeightGradient(_ dW: UnsafeMutablePointer<Float>, dy: UnsafePointer<F
                 1, dy, Int32(o), x, Int32(i), 1, dW, Int32(i))
 }
 
+/// dW[o, i] = (or += with `accumulate`) dy[n, o]ᵀ · x[n, i]: a weight gradient made from its
+/// factors where they arrive (the overlapped exchange's factored head,
+/// Train/Exchange/OverlappedReduction).
+public func weightGradientFromFactors(_ dW: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                      rows n: Int, inputs i: Int, outputs o: Int, accumulate: Bool = false) {
+    guard n > 0 else {
+        if !accumulate { dW.initialize(repeating: 0, count: o * i) }
+        return
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(o), Int32(i), Int32(n),
+                1, dy, Int32(o), x, Int32(i), accumulate ? 1 : 0, dW, Int32(i))
+}
+
 /// dx[n, i] = (or += with `accumulate`) dy[n, o] · W[o, i]
 @inline(__always)
 func linearInputGradient(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, w: UnsafePointer<Float>,

@@ -7,7 +7,8 @@ import Foundation
 /// Shapes: x [L, C] (final-normed hidden states), E [V, C] (the head: a projection C → V),
 /// logits [min(L, chunk), V]. Returns Σ cross-entropy over the L rows. With `gradient`, the
 /// logits are overwritten by dlogits = (softmax − onehot) · lossScale, then the head's backward
-/// gives dx = dlogits · E and, when the embedding is trained, adds dE += dlogitsᵀ · x.
+/// gives dx = dlogits · E and, when the embedding is trained, adds dE += dlogitsᵀ · x (or hands
+/// dlogits and x to HeadGradientFactors instead).
 /// Rows go through in chunks of `headChunkRows`: the logits buffer (1 MB per row) stays
 /// bounded (128 rows: one chunk for every pass the trainer makes, see
 /// LabelMaskedBatch.maxLabelsPerPass), at the price of one more accumulation pass over dE per
@@ -16,10 +17,12 @@ let headChunkRows = 128
 
 /// Where the head's backward writes: dx [L, C] (overwritten), the trainable gradients (dE
 /// when the embedding is trained), and the factor every dlogit carries (1 / global label count).
+/// With `factors`, dE is not added: its factors dlogits and x go there instead.
 struct HeadGradient {
     var dx: UnsafeMutablePointer<Float>
     var gradients: UnsafeMutablePointer<Float>
     var lossScale: Float
+    var factors: HeadGradientFactors? = nil
 }
 
 func tiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any Projection, targets: [Int32],
@@ -29,7 +32,8 @@ func tiedHeadCrossEntropy(x: UnsafePointer<Float>, head: any Projection, targets
     var start = 0
     while start < targets.count {
         let rows = min(headChunkRows, targets.count - start)
-        let chunkGradient = gradient.map { HeadGradient(dx: $0.dx + start * c, gradients: $0.gradients, lossScale: $0.lossScale) }
+        let chunkGradient = gradient.map { HeadGradient(dx: $0.dx + start * c, gradients: $0.gradients, lossScale: $0.lossScale,
+                                                                  factors: $0.factors) }
         total += tiedHeadChunk(x: x + start * c, head: head, targets: targets[start..<(start + rows)], logits: logits,
                                vocab: v, width: c, gradient: chunkGradient)
         start += rows
@@ -65,7 +69,13 @@ private func tiedHeadChunk(x: UnsafePointer<Float>, head: any Projection, target
         }
     }
     if let g = gradient {
-        head.backward(dx: g.dx, dy: logits, x: x, rows: l, accumulate: false, gradients: g.gradients)
+        if let factors = g.factors {
+            guard let dense = head as? DenseProjection else { preconditionFailure("a trained head is a DenseProjection") }
+            factors.append(dlogits: logits, x: x, rows: l)
+            dense.inputGradient(dx: g.dx, dy: logits, rows: l, accumulate: false)
+        } else {
+            head.backward(dx: g.dx, dy: logits, x: x, rows: l, accumulate: false, gradients: g.gradients)
+        }
     }
     return losses.reduce(0, +)
 }

@@ -24,7 +24,8 @@ import Model
 /// lays out.
 ///
 /// Step 1 runs after the whole backward pass, or — `overlapWithBackward` — while it runs
-/// (OverlappedReduction), stage by stage as the pass reports them.
+/// (OverlappedReduction), stage by stage as the pass reports them; between hosts of one rank
+/// each, the head's gradient then travels as its factors (`headGradientFactors`).
 public final class GradientExchange {
     /// Where this rank's backward pass accumulates its shard's gradient.
     public let gradients: FloatBuffer
@@ -105,17 +106,24 @@ public final class GradientExchange {
     /// What the step's last backward pass reports its stages to (nil: no overlap).
     public var backwardProgress: BackwardProgress? { overlapped }
 
+    /// What every pass of a step hands the head's gradient to, as its factors (nil: the head
+    /// adds dE itself). OverlappedReduction says when.
+    public var headGradientFactors: HeadGradientFactors? {
+        overlapped?.factoredHead == true ? overlapped : nil
+    }
+
     /// Before a step's passes: the tokens of the whole global batch (with overlap, the
-    /// input-embedding rows of these tokens are reduced apart).
-    public func beginStep(tokens: [Int32]) {
-        overlapped?.begin(tokens: tokens)
+    /// input-embedding rows of these tokens are reduced apart) and the label rows of each
+    /// rank's shard (rank order; the layout of the head's factors).
+    public func beginStep(tokens: [Int32], labelRows: [Int]) {
+        overlapped?.begin(tokens: tokens, labelRows: labelRows)
     }
 
     /// "MPI_Allreduce", "host shared memory (2 ranks per host × 1 host)", or at one rank
     /// "one rank, nothing to exchange".
     public var description: String {
         if comm.size == 1 { return "one rank, nothing to exchange" }
-        let timing = overlapped != nil ? ", overlapped with the backward"
+        let timing = overlapped != nil ? ", overlapped with the backward" + (overlapped!.factoredHead ? " (the head's gradient as its factors)" : "")
             : ", after the backward" + (overlapFallbackReason.map { " (no overlap: \($0))" } ?? "")
         guard let w = window else {
             return "MPI_Allreduce" + (fallbackReason.map { " (no host shared memory: \($0))" } ?? "") + timing

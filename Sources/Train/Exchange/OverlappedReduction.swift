@@ -22,12 +22,24 @@ import Model
 /// `finish()` waits for the thread and leaves `gradients[ownedRange]` of every rank holding
 /// the sum, as the non-overlapped reduction does.
 ///
+/// The head as factors (`factoredHead`: one rank per host, several hosts, full fine-tuning):
+/// the tied embedding's dense gradient dE = Σ dlogitsᵀ · x has the rank of the global batch's
+/// label rows (≈112), so instead of its 168M floats the hosts exchange the rows of dlogits
+/// [M, V] and x [M, C] — 29M floats for the 168M, each host's share sent once round the
+/// ring's all-gather (RingAllReduce.gather) — and each multiplies
+/// them on arrival, dE = Σ_r G_rᵀ X_r in rank order: the same products as the dense path's,
+/// within summation order. The head's stage then sends only the final norm's gradient
+/// densely. Every pass of the step hands its factors and its input-embedding rows here
+/// (HeadGradientFactors), so the dense embedding region stays zero until the product
+/// overwrites it. With several ranks per host the factors would first have
+/// to meet in shared memory; there the dense path runs.
+///
 /// Progress: Open MPI makes no asynchronous progress for TCP (open-mpi/ompi #9759, #8436), so
 /// the communication thread drives it with nonblocking requests and `MPI_Testall` polls; MPI
 /// runs at MPI_THREAD_SERIALIZED, and the main thread makes no MPI call between a step's
 /// first reported stage and `finish()`'s wait. Blocking collectives on that thread would
 /// spin a core that the backward pass needs; polls with sleeps leave it to the backward.
-final class OverlappedReduction: BackwardProgress {
+final class OverlappedReduction: BackwardProgress, HeadGradientFactors {
     private let window: HostSharedWindow
     private let comm: Communicator
     private let ring: RingAllReduce?
@@ -37,6 +49,10 @@ final class OverlappedReduction: BackwardProgress {
     private let slices: [Range<Int>]
     private let ownedRange: Range<Int>
     private let embedding: ParameterTensor?
+    /// Whether the head's gradient travels as its factors (above).
+    let factoredHead: Bool
+    /// The ranges each stage sends densely (with the factored head, stage 0 without the embedding).
+    private let denseStages: [[Range<Int>]]
 
     // state shared with the communication thread, under `condition`
     private let condition = NSCondition()
@@ -52,6 +68,15 @@ final class OverlappedReduction: BackwardProgress {
     private var rowTokens: [Int32] = []
     private let rows = GrowableBuffer()
 
+    // the factored head's rows of the step, one block per rank in rank order: rank r's
+    // dlogits [m_r, V] then its x [m_r, C]
+    private let factors = GrowableBuffer()
+    private var labelRows: [Int] = []
+    private var blockStarts: [Int] = []
+    private var appendedFactorRows = 0
+    /// The blocks as the ring's all-gather moves them: each rank's in its segment of every piece.
+    private let gathered = GrowableBuffer()
+
     init(window: HostSharedWindow, ring: RingAllReduce?, comm: Communicator, trainable: TrainableParameters,
          slices: [Range<Int>], ownedRange: Range<Int>) {
         self.window = window
@@ -62,21 +87,44 @@ final class OverlappedReduction: BackwardProgress {
         self.slices = slices
         self.ownedRange = ownedRange
         embedding = trainable.embeddingTensor
+        factoredHead = embedding != nil && window.localSize == 1 && ring != nil
+        // one rank per host: the ring's ranks are the world's (crossHost is split in world-rank order)
+        precondition(!factoredHead || ring!.rank == comm.rank, "the ring's rank order is not the world's")
+        if factoredHead, let e = embedding {
+            let dense = e.offset..<(e.offset + e.count)
+            denseStages = stages.enumerated().map { stage, ranges in
+                stage != 0 ? ranges : ranges.flatMap { r in
+                    [r.lowerBound..<max(r.lowerBound, min(r.upperBound, dense.lowerBound)),
+                     min(r.upperBound, max(r.lowerBound, dense.upperBound))..<r.upperBound].filter { !$0.isEmpty }
+                }
+            }
+        } else {
+            denseStages = stages
+        }
         let thread = Thread { [self] in run() }
         thread.name = "ft-dist gradient exchange"
         thread.start()
     }
 
     /// Before a step's passes: the distinct tokens of the global batch (their input-embedding
-    /// rows are reduced apart from the rest of the embedding gradient).
-    func begin(tokens: [Int32]) {
+    /// rows are reduced apart from the rest of the embedding gradient) and the label rows of
+    /// every rank's shard (the factored head's layout).
+    func begin(tokens: [Int32], labelRows: [Int]) {
         condition.lock()
         precondition(announced == 0 && processed == 0, "begin() while a step's exchange is running")
         condition.unlock()
-        guard embedding != nil else { return }
+        guard let e = embedding else { return }
+        if factoredHead {
+            precondition(labelRows.count == comm.size, "label rows for \(labelRows.count) of \(comm.size) ranks")
+            let (v, c) = (e.shape[0], e.shape[1])
+            self.labelRows = labelRows
+            blockStarts = labelRows.indices.map { labelRows[..<$0].reduce(0, +) * (v + c) }
+            appendedFactorRows = 0
+            factors.reserve(max(1, labelRows.reduce(0, +) * (v + c)))
+        }
         rowTokens = Array(Set(tokens)).sorted()
         rowOfToken = Dictionary(uniqueKeysWithValues: rowTokens.enumerated().map { ($1, $0) })
-        let width = embedding!.shape[1]
+        let width = e.shape[1]
         rows.reserve(max(1, rowTokens.count * width))
         rows.pointer.initialize(repeating: 0, count: rowTokens.count * width)
     }
@@ -91,6 +139,16 @@ final class OverlappedReduction: BackwardProgress {
         window.publishProgress(stepBase + Int64(announced))
         condition.signal()
         condition.unlock()
+    }
+
+    func append(dlogits: UnsafePointer<Float>, x: UnsafePointer<Float>, rows count: Int) {
+        guard let e = embedding, factoredHead else { preconditionFailure("head factors without a factored head") }
+        let own = labelRows[comm.rank]
+        precondition(appendedFactorRows + count <= own, "the head gave \(appendedFactorRows + count) label rows, the shard has \(own)")
+        let (v, c) = (e.shape[0], e.shape[1]), block = factors.pointer + blockStarts[comm.rank]
+        (block + appendedFactorRows * v).update(from: dlogits, count: count * v)
+        (block + own * v + appendedFactorRows * c).update(from: x, count: count * c)
+        appendedFactorRows += count
     }
 
     func embeddingRowGradient(token: Int32) -> UnsafeMutablePointer<Float> {
@@ -109,6 +167,16 @@ final class OverlappedReduction: BackwardProgress {
         let reported = announced
         condition.unlock()
         for stage in reported..<stages.count { stageFinished(stage) }
+        if factoredHead {
+            precondition(appendedFactorRows == labelRows[comm.rank],
+                         "the head gave \(appendedFactorRows) label rows, the shard has \(labelRows[comm.rank])")
+            condition.lock()
+            while processed < 1 && failure == nil { condition.wait() }
+            let failed = failure
+            condition.unlock()
+            // the layers' exchange goes on in the thread meanwhile
+            if failed == nil { multiplyHeadFactors() }
+        }
         condition.lock()
         while processed < stages.count && failure == nil { condition.wait() }
         let failed = failure
@@ -122,6 +190,48 @@ final class OverlappedReduction: BackwardProgress {
         try reduceEmbeddingRows()
         rowTokens = []
         rowOfToken = [:]
+    }
+
+    /// dE = Σ over the ranks, in rank order, of G_rᵀ X_r (the summed factors), into this rank's
+    /// buffer — with one rank per host its slice is the whole gradient. One product per rank,
+    /// each added onto the sum so far: at 2 hosts, when every rank's shard is one pass, the
+    /// same bits as each rank's own product summed by the ring.
+    private func multiplyHeadFactors() {
+        guard let e = embedding else { return }
+        let (v, c) = (e.shape[0], e.shape[1]), dE = peers[window.localRank] + e.offset
+        var written = false
+        for (r, m) in labelRows.enumerated() where m > 0 || (r == labelRows.count - 1 && !written) {
+            let g = factors.pointer + blockStarts[r]
+            weightGradientFromFactors(dE, dy: g, x: g + m * v, rows: m, inputs: c, outputs: v, accumulate: written)
+            written = written || m > 0
+        }
+    }
+
+    /// Every rank's block of factors to every rank: each rank's block laid into its segment of
+    /// whole pieces of the ring (as many as the longest block needs), the ring's all-gather,
+    /// the blocks read back out.
+    private func gatherHeadFactors(_ ring: RingAllReduce) throws {
+        let width = factorRowWidth, piece = ring.piece
+        let lengths = labelRows.map { $0 * width }
+        let capacity = labelRows.indices.map { ring.segmentRange(ring.gatheredSegment(of: $0), ofPieceOf: piece).count }
+        let pieces = labelRows.indices.map { (lengths[$0] + capacity[$0] - 1) / capacity[$0] }.max() ?? 0
+        guard pieces > 0 else { return }
+        gathered.reserve(pieces * piece)
+        func move(_ r: Int, intoRing: Bool) {
+            let segment = ring.segmentRange(ring.gatheredSegment(of: r), ofPieceOf: piece)
+            var done = 0, k = 0
+            while done < lengths[r] {
+                let n = min(segment.count, lengths[r] - done)
+                let slot = gathered.pointer + k * piece + segment.lowerBound, block = factors.pointer + blockStarts[r] + done
+                if intoRing { slot.update(from: block, count: n) } else { block.update(from: slot, count: n) }
+                done += n
+                k += 1
+            }
+        }
+        move(comm.rank, intoRing: true)
+        try ring.gather(gathered.pointer, 0..<(pieces * piece))
+        // this rank's own block too: with bf16 on the wire the ring rounded it, as every host has it
+        for r in labelRows.indices { move(r, intoRing: false) }
     }
 
     private func reduceEmbeddingRows() throws {
@@ -155,7 +265,8 @@ final class OverlappedReduction: BackwardProgress {
             condition.unlock()
             do {
                 waitForLocalRanks(target)
-                for range in stages[stage] { try reduce(range) }
+                if stage == 0 && factoredHead, let ring { try gatherHeadFactors(ring) }
+                for range in denseStages[stage] { try reduce(range) }
                 condition.lock()
                 processed += 1
                 condition.broadcast()
@@ -170,6 +281,9 @@ final class OverlappedReduction: BackwardProgress {
             }
         }
     }
+
+    /// Floats per factor row: a row of dlogits and a row of x.
+    private var factorRowWidth: Int { embedding.map { $0.shape[0] + $0.shape[1] } ?? 0 }
 
     /// Polls with growing sleeps (PollBackoff): a rank that finished early (a short or empty
     /// shard) must not take the cores its peers' backward passes need.
