@@ -11,6 +11,8 @@
 #                                                         (bench/compare_shards.sh)
 #        bash bench/compare.sh overlap local|RATE [STEPS] [ROUNDS]   exchange overlapped vs
 #                                                         --no-overlap (bench/compare_overlap.sh)
+#        bash bench/compare.sh hosts RATE [STEPS] [ROUNDS]   two netns hosts at RATE vs one
+#                                                         host at np=2 (bench/compare_hosts.sh)
 # Needs: a release build (swift build -c release) and the peer venv (bash bench/setup_peer.sh).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,6 +20,7 @@ cd "$ROOT"
 if [ "${1:-}" = methods ]; then shift; exec bash bench/compare_methods.sh "$@"; fi
 if [ "${1:-}" = shards ]; then shift; exec bash bench/compare_shards.sh "$@"; fi
 if [ "${1:-}" = overlap ]; then shift; exec bash bench/compare_overlap.sh "$@"; fi
+if [ "${1:-}" = hosts ]; then shift; exec bash bench/compare_hosts.sh "$@"; fi
 steps=${1:-12}
 rounds=${2:-1}
 out=runs/bench
