@@ -267,7 +267,10 @@ public final class GradientExchange {
     }
 
     /// The whole summed gradient on every rank, as `MPI_Allreduce` would leave it (for
-    /// `ft-dist bench`, which times this beside a plain `MPI_Allreduce`).
+    /// `ft-dist bench`, which times this beside a plain `MPI_Allreduce`). With the head as
+    /// factors this is the last step's exchange again — its factors gathered and multiplied,
+    /// the dense rest summed, the input-embedding rows not — so the time is what a step's
+    /// exchange costs, and the embedding region holds the last step's head product.
     public func allReduceWholeGradient() throws {
         try reduce()
         // the sums are already where gatherSlices reads them (each rank's owned slice of its
