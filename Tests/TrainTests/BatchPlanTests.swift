@@ -118,6 +118,7 @@ final class BatchPlanTests: XCTestCase {
             let count = rng.int(21), size = 1 + rng.int(4)
             let costs = (0..<count).map { _ in Double(20 + rng.int(101)) }
             let shares = try (0..<size).map { try BatchPlan.balancedShard(costs: costs, rank: $0, size: size) }
+            XCTAssertEqual(try BatchPlan.balancedShards(costs: costs, size: size), shares, "trial \(trial): all ranks' cut at once")
             XCTAssertEqual(shares.flatMap { $0 }.sorted(), Array(0..<count), "trial \(trial): a partition")
             for share in shares { XCTAssertEqual(share, share.sorted()) }
             let loads = shares.map { $0.reduce(0) { $0 + costs[$1] } }
@@ -125,5 +126,6 @@ final class BatchPlanTests: XCTestCase {
         }
         XCTAssertThrowsError(try BatchPlan.balancedShard(costs: [1], rank: 2, size: 2))
         XCTAssertThrowsError(try BatchPlan.balancedShard(costs: [1], rank: 0, size: 0))
+        XCTAssertThrowsError(try BatchPlan.balancedShards(costs: [1], size: 0))
     }
 }

@@ -85,16 +85,21 @@ public struct BatchPlan: Sendable {
     /// indices into the batch, ascending. Every rank computes the same cut from the same
     /// costs, so nothing travels; any cut sums to the same gradient, up to summation order.
     public static func balancedShard(costs: [Double], rank: Int, size: Int) throws -> [Int] {
+        guard (0..<max(size, 1)).contains(rank) else { throw MessageError.invalidArgument("rank \(rank) not in 0..<\(size)") }
+        return try balancedShards(costs: costs, size: size)[rank]
+    }
+
+    /// Every rank's part of the cut `balancedShard` describes, in rank order (one pass).
+    public static func balancedShards(costs: [Double], size: Int) throws -> [[Int]] {
         guard size >= 1 else { throw MessageError.invalidArgument("size \(size) must be ≥ 1") }
-        guard (0..<size).contains(rank) else { throw MessageError.invalidArgument("rank \(rank) not in 0..<\(size)") }
         var load = [Double](repeating: 0, count: size)
-        var mine: [Int] = []
+        var shards = [[Int]](repeating: [], count: size)
         for i in costs.indices.sorted(by: { costs[$0] > costs[$1] || (costs[$0] == costs[$1] && $0 < $1) }) {
             let r = load.indices.min { load[$0] < load[$1] || (load[$0] == load[$1] && $0 < $1) }!
             load[r] += costs[i]
-            if r == rank { mine.append(i) }
+            shards[r].append(i)
         }
-        return mine.sorted()
+        return shards.map { $0.sorted() }
     }
 
     /// Rank `rank`'s contiguous slice of `batch` (see `shardRange`).

@@ -131,13 +131,14 @@ public final class Trainer {
         let start = Date()
         let examples = rows.map { data.train[$0] }
         let globalLabels = examples.reduce(0) { $0 + $1.ids.count - $1.promptLength }
-        let shards = try (0..<comm.size).map { try shard(of: examples, rank: $0) }
+        let shards = try self.shards(of: examples)
         let mine = shards[comm.rank]
         gradients.zero()
         pass.step = completedSteps
-        // every rank's label rows: the head's rows of its shard (the layout of the head's factors)
-        exchange.beginStep(tokens: examples.flatMap(\.ids),
-                           labelRows: shards.map { LabelMaskedBatch($0.map { examples[$0] }).labelCount })
+        // every rank's label rows — the head's rows of its shard — lay out the head's factors
+        let labelRows = exchange.headGradientFactors == nil ? []
+            : shards.map { LabelMaskedBatch($0.map { examples[$0] }).labelCount }
+        exchange.beginStep(tokens: examples.flatMap(\.ids), labelRows: labelRows)
         // gradients accumulate over the passes of a shard; one pass unless the shard is long;
         // the last one reports its backward stages to the exchange (when it overlaps)
         var lossSum = 0.0, packedRows = 0
@@ -194,19 +195,19 @@ public final class Trainer {
         return record
     }
 
-    /// Rank `rank`'s examples of a global batch (indices into it): a share of about equal work
-    /// (`BatchPlan.balancedShard` over StepWork's cost of each example: its rows through the
-    /// blocks beyond the prompt prefix all of them share, and its labels through the head),
-    /// or with --no-balance-shards the contiguous part of equal count.
-    private func shard(of examples: [TokenizedExample], rank: Int) throws -> [Int] {
+    /// Every rank's examples of a global batch (indices into it), in rank order: shares of
+    /// about equal work (`BatchPlan.balancedShards` over StepWork's cost of each example: its
+    /// rows through the blocks beyond the prompt prefix all of them share, and its labels
+    /// through the head), or with --no-balance-shards the contiguous parts of equal count.
+    private func shards(of examples: [TokenizedExample]) throws -> [[Int]] {
         guard options.balanceShards, comm.size > 1 else {
-            return Array(try BatchPlan.shardRange(count: examples.count, rank: rank, size: comm.size))
+            return try (0..<comm.size).map { Array(try BatchPlan.shardRange(count: examples.count, rank: $0, size: comm.size)) }
         }
         let shared = options.sharePrefix ? commonPrefixLength(examples.map(\.ids), limit: examples.map(\.ids.count).min() ?? 0) : 0
         let costs = examples.map { e in
             work.flops(blockRows: Double(e.ids.count - shared), labels: Double(e.ids.count - e.promptLength))
         }
-        return try BatchPlan.balancedShard(costs: costs, rank: rank, size: comm.size)
+        return try BatchPlan.balancedShards(costs: costs, size: comm.size)
     }
 
     /// Mean teacher-forced cross-entropy of the label tokens of `examples` (no update);
