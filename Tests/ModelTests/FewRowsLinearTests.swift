@@ -32,9 +32,11 @@ final class FewRowsLinearTests: XCTestCase {
     }
 
     /// Several projections of one x split over the cores as one list (q, k, v; gate, up):
-    /// bit-identical to each projection on its own, with segment ends that the 64-row chunks
-    /// cut across; and projectSharingInput falls back to each projection's own forward for
-    /// more rows than the limit.
+    /// decoding's few rows and a prompt's column tiles (one transposition of x for all of them)
+    /// are bit-identical to each projection's own forward, with segment ends that the chunks cut
+    /// across and short last six-row groups (65 and 17 outputs); each forward is within
+    /// summation-order error of sgemm; and more rows than the column tiles take fall back to
+    /// each projection's own forward (sgemm).
     func testGroupedProjectionsEqualSeparateOnes() {
         var rng = SplitMix64(seed: 23)
         let inputs = 40, outputs = [65, 17, 130]
@@ -43,14 +45,20 @@ final class FewRowsLinearTests: XCTestCase {
             for i in 0..<w.count { w[i] = rng.normal() }
             return w
         }
-        let x = FloatBuffer(count: 8 * inputs)
+        let x = FloatBuffer(count: (columnTilesLimit + 1) * inputs)
         for i in 0..<x.count { x[i] = rng.normal() }
-        for rows in [1, fewRowsLimit, fewRowsLimit + 3] {
+        let projections = zip(weights, outputs).map { DenseProjection(weight: $0.pointer, inputs: inputs, outputs: $1) }
+        for rows in [1, fewRowsLimit, fewRowsLimit + 1, fewRowsLimit + 3, 17, columnTilesLimit, columnTilesLimit + 1] {
             let separate = outputs.map { FloatBuffer(count: rows * $0) }, grouped = outputs.map { FloatBuffer(count: rows * $0) }
             for (j, o) in outputs.enumerated() {
-                linearForward(separate[j].pointer, x.pointer, weights[j].pointer, rows: rows, inputs: inputs, outputs: o)
+                projections[j].forward(separate[j].pointer, x.pointer, rows: rows)
+                let reference = FloatBuffer(count: rows * o)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(o), Int32(inputs),
+                            1, x.pointer, Int32(inputs), weights[j].pointer, Int32(inputs), 0, reference.pointer, Int32(o))
+                for i in 0..<reference.count {
+                    XCTAssertEqual(separate[j][i], reference[i], accuracy: 1e-6 * Float(inputs), "rows \(rows), projection \(j) [\(i)]")
+                }
             }
-            let projections = zip(weights, outputs).map { DenseProjection(weight: $0.pointer, inputs: inputs, outputs: $1) }
             projectSharingInput(x.pointer, zip(projections, grouped).map { ($0, $1.pointer) }, rows: rows)
             for j in outputs.indices { XCTAssertEqual(grouped[j].array, separate[j].array, "rows \(rows), projection \(j)") }
         }

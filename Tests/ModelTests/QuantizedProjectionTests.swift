@@ -1,4 +1,5 @@
 import Foundation
+import ModelKernels
 import TestSupport
 import XCTest
 @testable import Model
@@ -31,22 +32,14 @@ final class QuantizedProjectionTests: XCTestCase {
     /// ModelKernels' block loop, which applies each block's scale once: the same values, rounded
     /// differently, so within fp32 summation error of the exact sum (1e-5 of Σ|w·x|).
     func testFewRowsForwardIsBitIdenticalToTheDequantizedMatrix() throws {
-        let path = try TinyGemma.write(quantized: true)
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let gguf = try GGUFFile(path: path)
-        let bases = [try QuantizedGemma(gguf: gguf), QuantizedGemma(quantizing: try GemmaModel(gguf: gguf))]
         var rng = SplitMix64(seed: 9)
         var types = Set<String>()
-        for base in bases {
+        try forEachTinyQuantizedBase { base in
             let w = base.weights(trainable: nil, seed: 0)
             for p in [w.layers[0].q, w.layers[1].down, w.layers[0].gate, w.embedding as any Projection] {
                 let q = p as! QuantizedProjection
                 types.insert(q.type.name)
-                let dense = FloatBuffer(count: q.outputs * q.inputs)
-                for r in 0..<q.outputs {
-                    Dequantize.row(type: q.type, source: UnsafeRawBufferPointer(start: q.blocks + r * q.rowBytes, count: q.rowBytes),
-                                   count: q.inputs, into: dense.pointer + r * q.inputs)
-                }
+                let dense = dequantizedMatrix(q)
                 let x = FloatBuffer(count: fewRowsLimit * q.inputs)
                 for i in 0..<x.count { x[i] = rng.normal() }
                 for rows in 1...fewRowsLimit {
@@ -68,6 +61,49 @@ final class QuantizedProjectionTests: XCTestCase {
                     }
                 }
             }
+        }
+        XCTAssertGreaterThan(types.count, 1, "more than one block type checked: \(types)")
+    }
+
+    /// A prompt's rows (more than decoding's few, up to the column tiles' limit) dequantize six
+    /// weight rows at a time into a thread's buffer and multiply them there: bit-identical to
+    /// the column tiles of the dequantized fp32 matrix — alone and grouped as q, k, v — for
+    /// Q8_0 and the Q4_K_M mixture's types, with short last groups (the tiny model's 77-row v
+    /// and embedding).
+    func testPromptRowsEqualTheDequantizedProduct() throws {
+        try XCTSkipUnless(VectorKernels.available, "column tiles need AVX2/FMA: this CPU takes sgemm")
+        var rng = SplitMix64(seed: 10)
+        var types = Set<String>()
+        try forEachTinyQuantizedBase { base in
+            let w = base.weights(trainable: nil, seed: 0)
+            let layer = w.layers[0]
+            var denseCopies: [FloatBuffer] = []
+            func dequantized(_ p: any Projection) -> DenseProjection {
+                let q = p as! QuantizedProjection
+                types.insert(q.type.name)
+                let dense = dequantizedMatrix(q)
+                denseCopies.append(dense)
+                return DenseProjection(weight: dense.pointer, inputs: q.inputs, outputs: q.outputs)
+            }
+            for rows in [fewRowsLimit + 1, 13, columnTilesLimit] {
+                for p in [layer.q, w.layers[1].down, layer.gate, w.embedding as any Projection] {
+                    let d = dequantized(p)
+                    let x = FloatBuffer(count: rows * p.inputs)
+                    for i in 0..<x.count { x[i] = rng.normal() }
+                    let y1 = FloatBuffer(count: rows * p.outputs), y2 = FloatBuffer(count: rows * p.outputs)
+                    d.forward(y1.pointer, x.pointer, rows: rows)
+                    p.forward(y2.pointer, x.pointer, rows: rows)
+                    XCTAssertEqual(y2.array, y1.array, "\((p as! QuantizedProjection).type.name) \(p.outputs)×\(p.inputs), rows \(rows)")
+                }
+                let qkv = [layer.q, layer.k, layer.v], dense = qkv.map(dequantized)
+                let x = FloatBuffer(count: rows * layer.q.inputs)
+                for i in 0..<x.count { x[i] = rng.normal() }
+                let grouped = qkv.map { FloatBuffer(count: rows * $0.outputs) }, separate = qkv.map { FloatBuffer(count: rows * $0.outputs) }
+                projectSharingInput(x.pointer, zip(qkv, grouped).map { ($0, $1.pointer) }, rows: rows)
+                for (d, y) in zip(dense, separate) { d.forward(y.pointer, x.pointer, rows: rows) }
+                for j in 0..<3 { XCTAssertEqual(grouped[j].array, separate[j].array, "q, k, v grouped, rows \(rows), projection \(j)") }
+            }
+            withExtendedLifetime(denseCopies) {}
         }
         XCTAssertGreaterThan(types.count, 1, "more than one block type checked: \(types)")
     }
@@ -122,7 +158,7 @@ final class QuantizedProjectionTests: XCTestCase {
         let chunked = QuantizedProjection(type: info.type, blocks: gguf.rawData(info).baseAddress!, inputs: dense.inputs,
                                           outputs: dense.outputs, scratch: GrowableBuffer(), rowsPerChunk: 7)
         var rng = SplitMix64(seed: 9)
-        let rows = fewRowsLimit + 3  // more than decoding's few rows: the chunked sgemm path
+        let rows = columnTilesLimit + 3  // more than a prompt's column tiles take: the chunked sgemm path
         let x = FloatBuffer(count: rows * dense.inputs), dy = FloatBuffer(count: rows * dense.outputs)
         for i in 0..<x.count { x[i] = rng.normal() }
         for i in 0..<dy.count { dy[i] = rng.normal() }
@@ -146,5 +182,24 @@ final class QuantizedProjectionTests: XCTestCase {
         XCTAssertThrowsError(try QuantizedGemma(gguf: GGUFFile(path: path))) { error in
             XCTAssertTrue("\(error)".contains("not quantized") && "\(error)".contains("--method lora"), "\(error)")
         }
+    }
+
+    /// body(base) for the tiny model's Q8_0 file and the same model quantized at load in the
+    /// Q4_K_M mixture (the file stays mapped while body runs).
+    private func forEachTinyQuantizedBase(_ body: (QuantizedGemma) throws -> Void) throws {
+        let path = try TinyGemma.write(quantized: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let gguf = try GGUFFile(path: path)
+        for base in [try QuantizedGemma(gguf: gguf), QuantizedGemma(quantizing: try GemmaModel(gguf: gguf))] { try body(base) }
+    }
+
+    /// W as fp32 [outputs, inputs], every row dequantized.
+    private func dequantizedMatrix(_ q: QuantizedProjection) -> FloatBuffer {
+        let dense = FloatBuffer(count: q.outputs * q.inputs)
+        for r in 0..<q.outputs {
+            Dequantize.row(type: q.type, source: UnsafeRawBufferPointer(start: q.blocks + r * q.rowBytes, count: q.rowBytes),
+                           count: q.inputs, into: dense.pointer + r * q.inputs)
+        }
+        return dense
     }
 }

@@ -112,6 +112,50 @@ final class VectorKernelsTests: XCTestCase {
         }
     }
 
+    /// A prompt's column tiles: xᵀ holds x's columns with zero padding to whole registers, and
+    /// every output of six weight rows × up to 64 rows of x is within fp32 rounding of the exact
+    /// sum (each term a fused multiply-add, in the order of k: a few ulps of Σ|w·x|), for row
+    /// counts that leave 16-column tiles, an 8-column tail and partial registers, widths with and
+    /// without 8-element tails, and every count of live weight rows; nothing else in y is written.
+    func testColumnTilesEqualTheExactSumWithinRounding() {
+        var rng = SplitMix64(seed: 25)
+        for inputs in [640, 37] {
+            let w = (0..<columnTileRows * inputs).map { _ in rng.normal() }
+            for rows in [5, 8, 17, 40, 64] {
+                let columns = VectorKernels.transposedColumns(rows: rows)
+                XCTAssertTrue(columns % 8 == 0 && columns >= rows && columns < rows + 8, "\(rows) rows, \(columns) columns")
+                let x = (0..<rows * inputs).map { _ in rng.normal() }
+                var xT = [Float](repeating: .nan, count: inputs * columns)
+                VectorKernels.transpose(x, rows: rows, inputs: inputs, into: &xT, columns: columns)
+                for k in 0..<inputs {
+                    for s in 0..<columns { XCTAssertEqual(xT[k * columns + s], s < rows ? x[s * inputs + k] : 0, "xT[\(k), \(s)]") }
+                }
+                let outputs = 9, offset = 2  // y rows wider than the tile, the tile's outputs from 2 on
+                for count in 1...columnTileRows {
+                    var y = [Float](repeating: -7, count: rows * outputs)
+                    y.withUnsafeMutableBufferPointer {
+                        VectorKernels.rowsTimesColumns($0.baseAddress! + offset, outputs: outputs, w, count: count,
+                                                       xT, columns: columns, rows: rows, inputs: inputs)
+                    }
+                    for s in 0..<rows {
+                        for o in 0..<outputs {
+                            let r = o - offset
+                            guard r >= 0, r < count else { XCTAssertEqual(y[s * outputs + o], -7, "y[\(s), \(o)] written"); continue }
+                            var exact = 0.0, magnitude = 0.0
+                            for k in 0..<inputs {
+                                let term = Double(w[r * inputs + k]) * Double(x[s * inputs + k])
+                                exact += term
+                                magnitude += abs(term)
+                            }
+                            XCTAssertEqual(Double(y[s * outputs + o]), exact, accuracy: 1e-6 * magnitude,
+                                           "inputs \(inputs), rows \(rows), count \(count), y[\(s), \(o)]")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The fp32 row dots are FewRowsLinear's `dot`, bit for bit, for widths that are and are not
     /// multiples of 32 and 8.
     func testFP32RowDotsEqualTheScalarBuildsDot() {

@@ -1,9 +1,11 @@
+import ModelKernels
+
 /// A projection whose weight is a dense fp32 matrix W [outputs, inputs] (row-major, the layout
 /// of nn.Linear.weight and of GGUF), read in place from the model's parameter buffer.
 /// With a gradient offset, W is trained: backward adds dW = dyᵀ · x at that offset of the
 /// gradient buffer. Without one, W is frozen and backward computes only dx — the dW sgemm
 /// (a third of a layer's backward work) is skipped, not computed and thrown away.
-public final class DenseProjection: Projection {
+public final class DenseProjection: Projection, ColumnTileSource {
     public let weight: UnsafePointer<Float>
     public let inputs: Int
     public let outputs: Int
@@ -17,8 +19,19 @@ public final class DenseProjection: Projection {
         self.gradientOffset = gradientOffset
     }
 
+    /// A prompt's rows (5–64) go through column tiles (ColumnTileProducts.swift), fewer and
+    /// more through linearForward (streamed rows; sgemm).
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows: Int) {
+        if usesColumnTiles(rows: rows) { return columnTileProducts([(self, y)], x, rows: rows) }
         linearForward(y, x, weight, rows: rows, inputs: inputs, outputs: outputs)
+    }
+
+    /// W's rows in place; a short last group copied into `buffer` (reading six rows from
+    /// `first` would run past W).
+    func tileRows(_ first: Int, count: Int, buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if count == columnTileRows { return weight + first * inputs }
+        buffer.update(from: weight + first * inputs, count: count * inputs)
+        return UnsafePointer(buffer)
     }
 
     public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows: Int,

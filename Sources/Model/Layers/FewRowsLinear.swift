@@ -46,11 +46,11 @@ func linearForwardFewRows(_ projections: [(y: UnsafeMutablePointer<Float>, w: Un
 /// The output rows of several projections that read the same x, stacked as one list and split
 /// over the cores in chunks, so the cores are handed work once instead of once per projection
 /// (a hand-off costs about as much as streaming a 256-row projection): body(j, rows) for each
-/// piece of projection j's rows a chunk holds.
-func stackedRowChunks(_ outputs: [Int], _ body: (_ projection: Int, _ rows: Range<Int>) -> Void) {
+/// piece of projection j's rows a chunk holds. `chunk`: rows per chunk (default fewRowsChunk's).
+func stackedRowChunks(_ outputs: [Int], chunk: Int? = nil, _ body: (_ projection: Int, _ rows: Range<Int>) -> Void) {
     var starts: [Int] = [], total = 0
     for o in outputs { starts.append(total); total += o }
-    hotParallelChunks(0..<total, chunk: fewRowsChunk(outputs: total)) { _, lo, hi in
+    hotParallelChunks(0..<total, chunk: chunk ?? fewRowsChunk(outputs: total)) { _, lo, hi in
         for (j, start) in starts.enumerated() where start < hi && start + outputs[j] > lo {
             body(j, max(lo, start) - start..<min(hi, start + outputs[j]) - start)
         }

@@ -21,15 +21,20 @@ public protocol Projection: AnyObject {
 }
 
 /// y_j = x · W_jᵀ for projections that read the same x (q, k, v; gate, up). Decoding's few
-/// rows over dense weights go through the cores as one list (FewRowsLinear.swift); anything
-/// else is each projection's own forward.
+/// rows over dense weights go through the cores as one list (FewRowsLinear.swift), and so do
+/// the six-row groups of a prompt's column tiles over dense or quantized weights, after one
+/// transposition of x (ColumnTileProducts.swift); anything else is each projection's own forward.
 func projectSharingInput(_ x: UnsafePointer<Float>, _ outputs: [(projection: any Projection, y: UnsafeMutablePointer<Float>)], rows n: Int) {
     let dense = outputs.compactMap { $0.projection as? DenseProjection }
     let quantized = outputs.compactMap { $0.projection as? QuantizedProjection }
+    let tileSources = outputs.compactMap { $0.projection as? any ColumnTileSource }
     if n <= fewRowsLimit, n > 0, dense.count == outputs.count, dense.allSatisfy({ $0.inputs == dense[0].inputs }) {
         linearForwardFewRows(zip(dense, outputs).map { ($1.y, $0.weight, $0.outputs) }, x, rows: n, inputs: dense[0].inputs)
     } else if n == 1, quantized.count == outputs.count, quantized.allSatisfy(\.hasVectorRowDots) {
         quantizedRowDots(zip(quantized, outputs).map { ($0, $1.y) }, x)
+    } else if usesColumnTiles(rows: n), tileSources.count == outputs.count,
+              tileSources.allSatisfy({ $0.inputs == tileSources[0].inputs }) {
+        columnTileProducts(zip(tileSources, outputs).map { ($0, $1.y) }, x, rows: n)
     } else {
         for o in outputs { o.projection.forward(o.y, x, rows: n) }
     }

@@ -2,8 +2,9 @@ import CBLAS
 import ModelKernels
 
 /// A frozen projection whose weight stays in ggml's quantized blocks — the GGUF's own bytes,
-/// read through the file mapping: W [outputs, inputs], `rowBytes` per row. Forward and input
-/// gradient dequantize a chunk of rows at a time into scratch (at most 8 Mi floats, 32 MB:
+/// read through the file mapping: W [outputs, inputs], `rowBytes` per row. Decoding's few rows
+/// and a prompt's 5–64 rows multiply rows dequantized in L1 (below; ColumnTileProducts.swift).
+/// Larger forwards and the input gradient dequantize a chunk of rows at a time into scratch (at most 8 Mi floats, 32 MB:
 /// a whole block projection, a twentieth of the tied head) and multiply it with sgemm; the
 /// fp32 matrix never exists whole. Few, large chunks: every sgemm call synchronises BLAS's
 /// threads, and hundreds of small ones cost more than their arithmetic. Dequantization gives
@@ -11,7 +12,7 @@ import ModelKernels
 /// only in summation order.
 ///   forward:   y[:, chunk] = x · W[chunk]ᵀ          (y [n, outputs], ldc = outputs)
 ///   backward:  dx += dy[:, chunk] · W[chunk]          (over the chunks; frozen: no dW)
-public final class QuantizedProjection: TokenEmbedding {
+public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
     public let type: GGMLType
     public let inputs: Int
     public let outputs: Int
@@ -48,6 +49,7 @@ public final class QuantizedProjection: TokenEmbedding {
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
         guard n > 0 else { return }
         if n <= fewRowsLimit { return forwardFewRows(y, x, rows: n) }
+        if usesColumnTiles(rows: n) { return columnTileProducts([(self, y)], x, rows: n) }
         scratch.reserve(rowsPerChunk * inputs)
         let w = scratch.pointer
         for r0 in stride(from: 0, to: outputs, by: rowsPerChunk) {
@@ -80,6 +82,17 @@ public final class QuantizedProjection: TokenEmbedding {
                 }
             }
         }
+    }
+
+    /// A prompt's rows (5–64): six rows at a time dequantized into the calling thread's buffer,
+    /// in L1, and multiplied there (ColumnTileProducts.swift) — no chunk of fp32 weights goes
+    /// through memory, and sgemm's packing pass is skipped.
+    func tileRows(_ first: Int, count: Int, buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        for r in 0..<count {
+            Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + (first + r) * rowBytes, count: rowBytes),
+                           count: inputs, into: buffer + r * inputs)
+        }
+        return UnsafePointer(buffer)
     }
 
     /// Whether `vectorRowDots` can serve a single row of x on this CPU.
