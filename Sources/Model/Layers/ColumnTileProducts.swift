@@ -50,9 +50,12 @@ func columnTileProducts(_ products: [(source: any ColumnTileSource, y: UnsafeMut
         let (source, y) = products[j]
         withUnsafeTemporaryAllocation(of: Float.self, capacity: columnTileRows * inputs) { storage in
             let buffer = storage.baseAddress!
-            buffer.initialize(repeating: 0, count: columnTileRows * inputs)
             for g in groupRange {
                 let first = g * columnTileRows, count = min(columnTileRows, source.outputs - first)
+                // a short last group: the rows past W's end are read (their sums dropped), so they must be set
+                if count < columnTileRows {
+                    (buffer + count * inputs).initialize(repeating: 0, count: (columnTileRows - count) * inputs)
+                }
                 let w = source.tileRows(first, count: count, buffer: buffer)
                 VectorKernels.rowsTimesColumns(y + first, outputs: source.outputs, w, count: count,
                                                xT, columns: columns, rows: n, inputs: inputs)
