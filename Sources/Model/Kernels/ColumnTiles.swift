@@ -16,14 +16,50 @@ extension VectorKernels {
     public static func transposedColumns(rows: Int) -> Int { (rows + 7) / 8 * 8 }
 
     /// xT[k · columns + s] = x[s · inputs + k] for s < rows, 0 for rows ≤ s < columns.
+    /// Blocks of 8 rows × 8 inputs are transposed in registers (read along x's rows, written
+    /// along xT's): a scalar loop spent 6 ms of a 40-token prompt's 85 here, on one core.
     @inline(never)
     public static func transpose(_ x: UnsafePointer<Float>, rows: Int, inputs: Int,
                                  into xT: UnsafeMutablePointer<Float>, columns: Int) {
-        for k in 0..<inputs {
-            let column = xT + k * columns
-            for s in 0..<rows { column[s] = x[s * inputs + k] }
-            for s in rows..<columns { column[s] = 0 }
+        let wholeInputs = inputs / 8 * 8, wholeRows = rows / 8 * 8
+        var k = 0
+        while k < wholeInputs {
+            var s = 0
+            while s < wholeRows {
+                let p = x + s * inputs + k
+                var r = (load8(p), load8(p + inputs), load8(p + 2 * inputs), load8(p + 3 * inputs),
+                         load8(p + 4 * inputs), load8(p + 5 * inputs), load8(p + 6 * inputs), load8(p + 7 * inputs))
+                r = unshuffle(unshuffle(unshuffle(r)))
+                let q = xT + k * columns + s
+                store(r.0, q); store(r.1, q + columns); store(r.2, q + 2 * columns); store(r.3, q + 3 * columns)
+                store(r.4, q + 4 * columns); store(r.5, q + 5 * columns); store(r.6, q + 6 * columns); store(r.7, q + 7 * columns)
+                s += 8
+            }
+            for j in k..<k + 8 { transposeColumn(x, j, from: wholeRows, rows: rows, inputs: inputs, into: xT + j * columns, columns: columns) }
+            k += 8
         }
+        for j in wholeInputs..<inputs { transposeColumn(x, j, from: 0, rows: rows, inputs: inputs, into: xT + j * columns, columns: columns) }
+    }
+
+    /// column[s] = x[s · inputs + k] for first ≤ s < rows, 0 for rows ≤ s < columns.
+    @inline(__always)
+    private static func transposeColumn(_ x: UnsafePointer<Float>, _ k: Int, from first: Int, rows: Int, inputs: Int,
+                                        into column: UnsafeMutablePointer<Float>, columns: Int) {
+        for s in first..<rows { column[s] = x[s * inputs + k] }
+        for s in rows..<columns { column[s] = 0 }
+    }
+
+    typealias Block8 = (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>,
+                        SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>)
+
+    /// The 64 elements of an 8 × 8 block (row-major across the eight registers) with the even
+    /// ones first, then the odd ones: element index bits rotated right by one. Three times
+    /// rotate by three, which swaps row and column: the transpose.
+    @inline(__always)
+    private static func unshuffle(_ r: Block8) -> Block8 {
+        let a = SIMD16(lowHalf: r.0, highHalf: r.1), b = SIMD16(lowHalf: r.2, highHalf: r.3)
+        let c = SIMD16(lowHalf: r.4, highHalf: r.5), d = SIMD16(lowHalf: r.6, highHalf: r.7)
+        return (a.evenHalf, b.evenHalf, c.evenHalf, d.evenHalf, a.oddHalf, b.oddHalf, c.oddHalf, d.oddHalf)
     }
 
     /// y[s · outputs + r] = Σ_k w[r · inputs + k] · xT[k · columns + s] for r < count, s < rows:
