@@ -104,6 +104,29 @@ final class PrefixCacheTests: XCTestCase {
         XCTAssertEqual(cache.length, 0, "nothing was read")
     }
 
+    /// Attention of a short prompt runs on one BLAS thread, a long prompt's on every thread; the
+    /// logits are those of a forward with BLAS on one thread throughout (within rounding), and
+    /// the thread count is what it was before.
+    func testAttentionThreadsChangeNothingAndAreRestored() throws {
+        let model = try TinyGemma.load()
+        let inference = GemmaInference(model: model)
+        let saved = BLASThreads.count
+        defer { BLASThreads.set(saved) }
+        let short = prefix + suffixes[2]
+        let long: [Int32] = [2] + (0..<300).map { Int32(5 + ($0 * 7919) % 290) }
+        XCTAssertLessThanOrEqual(short.count * short.count, GemmaInference.oneThreadAttentionPairs)
+        XCTAssertGreaterThan(long.count * long.count, GemmaInference.oneThreadAttentionPairs)
+        for p in [short, long] {
+            BLASThreads.set(2)
+            let two = try inference.forward([p], caches: [KVCache(config: model.config, capacity: p.count)], logits: .all)
+            XCTAssertEqual(BLASThreads.count, 2, "\(p.count) tokens: the thread count is restored")
+            BLASThreads.set(1)
+            let one = try inference.forward([p], caches: [KVCache(config: model.config, capacity: p.count)], logits: .all)
+            let scale = one.map(abs).max()!
+            for i in one.indices { XCTAssertEqual(two[i], one[i], accuracy: 1e-5 * scale, "\(p.count) tokens, logit \(i)") }
+        }
+    }
+
     /// `.last` and `.none` let the last layer compute only the rows whose logits are wanted
     /// (past every row's key and value): the logits are those of `.all` at each sequence's last
     /// row, an empty sequence in the batch included; the caches are filled bit for bit as by
