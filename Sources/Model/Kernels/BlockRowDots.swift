@@ -137,7 +137,7 @@ extension VectorKernels {
                     let c0 = bytes8(ql, 32 + l), c1 = bytes8(ql, 32 + l + 8)
                     let h0 = bytes8(qh, l), h1 = bytes8(qh, l + 8)
                     @inline(__always) func value(_ low: SIMD8<UInt32>, _ high: SIMD8<UInt32>) -> SIMD8<Float> {
-                        float(SIMD8<Int32>(truncatingIfNeeded: low | (high &<< 4)) &- 32)
+                        float(unsafeBitCast(low | (high &<< 4), to: SIMD8<Int32>.self) &- 32)
                     }
                     let q1 = twoProducts(value(a0 & 0xF, h0 & 3), load8(xh + l), value(a1 & 0xF, h1 & 3), load8(xh + l + 8))
                     let q2 = twoProducts(value(c0 & 0xF, (h0 &>> 2) & 3), load8(xh + 32 + l),

@@ -10,7 +10,7 @@ extension VectorKernels {
             let block = x + b * 34, out = y + b * 32
             let d = SIMD8<Float>(repeating: half(block))
             for k in 0..<4 {
-                let q = SIMD8<Int32>(truncatingIfNeeded: block.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self))
+                let q = widen(block.loadUnaligned(fromByteOffset: 2 + 8 * k, as: SIMD8<Int8>.self))
                 store(float(q) * d, out + 8 * k)
             }
         }
@@ -49,8 +49,8 @@ extension VectorKernels {
                 let d2 = SIMD8<Float>(repeating: d * Float(sc2)), min2 = SIMD8<Float>(repeating: dmin * Float(m2))
                 for k in 0..<4 {
                     let q = bytes8(block, 16 + 32 * pair + 8 * k)
-                    store(d1 * float(SIMD8<Int32>(truncatingIfNeeded: q & 0x0F)) - min1, out + 64 * pair + 8 * k)
-                    store(d2 * float(SIMD8<Int32>(truncatingIfNeeded: q &>> 4)) - min2, out + 64 * pair + 32 + 8 * k)
+                    store(d1 * float(q & 0x0F) - min1, out + 64 * pair + 8 * k)
+                    store(d2 * float(q &>> 4) - min2, out + 64 * pair + 32 + 8 * k)
                 }
             }
         }
@@ -77,10 +77,10 @@ extension VectorKernels {
                 for k in 0..<4 {
                     let s = k / 2
                     let a = bytes8(ql, 8 * k), c = bytes8(ql, 32 + 8 * k), hi = bytes8(qh, 8 * k)
-                    let q1 = SIMD8<Int32>(truncatingIfNeeded: (a & 0xF) | ((hi & 3) &<< 4)) &- 32
-                    let q2 = SIMD8<Int32>(truncatingIfNeeded: (c & 0xF) | (((hi &>> 2) & 3) &<< 4)) &- 32
-                    let q3 = SIMD8<Int32>(truncatingIfNeeded: (a &>> 4) | (((hi &>> 4) & 3) &<< 4)) &- 32
-                    let q4 = SIMD8<Int32>(truncatingIfNeeded: (c &>> 4) | (((hi &>> 6) & 3) &<< 4)) &- 32
+                    let q1 = unsafeBitCast((a & 0xF) | ((hi & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
+                    let q2 = unsafeBitCast((c & 0xF) | (((hi &>> 2) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
+                    let q3 = unsafeBitCast((a &>> 4) | (((hi &>> 4) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
+                    let q4 = unsafeBitCast((c &>> 4) | (((hi &>> 6) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
                     store(SIMD8<Float>(repeating: d * Float(sc[s])) * float(q1), out + 8 * k)
                     store(SIMD8<Float>(repeating: d * Float(sc[s + 2])) * float(q2), out + 32 + 8 * k)
                     store(SIMD8<Float>(repeating: d * Float(sc[s + 4])) * float(q3), out + 64 + 8 * k)

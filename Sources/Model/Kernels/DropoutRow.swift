@@ -17,7 +17,7 @@ private func factors16(_ states: SIMD4<UInt64>, threshold: SIMD8<Int32>, scale: 
     z = z &* SIMD4(repeating: mixer)
     z ^= z &>> 32
     let pieces = unsafeBitCast(z, to: SIMD16<UInt16>.self)
-    let low = SIMD8<Int32>(truncatingIfNeeded: pieces.lowHalf), high = SIMD8<Int32>(truncatingIfNeeded: pieces.highHalf)
+    let low = widen(pieces.lowHalf), high = widen(pieces.highHalf)
     let zero = SIMD8<Float>(), kept = SIMD8<Float>(repeating: scale)
     return (zero.replacing(with: kept, where: low .>= threshold), zero.replacing(with: kept, where: high .>= threshold))
 }

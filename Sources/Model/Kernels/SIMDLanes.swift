@@ -24,13 +24,44 @@ func half(_ p: UnsafeRawPointer, _ offset: Int = 0) -> Float {
 
 @inline(__always)
 func bytes8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<UInt32> {
-    SIMD8<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt8>.self))
+    widen(p.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt8>.self))
+}
+
+// The conversions between lane types, written lane by lane: LLVM turns each into one instruction
+// (vpmovzxbd, vpmovsxbd, vpmovzxwd, vcvtdq2ps). The standard library's generic
+// SIMD8(truncatingIfNeeded:) and SIMD8<Float>(_:) compile to the same instructions, but the
+// optimizer left them as out-of-line calls in some of the loops below — a call, with vzeroupper,
+// for every 8 elements: 4 per Q5_0 block and 7 per 32 Q6_K elements in dequantization.
+
+/// Eight bytes zero-extended to 32-bit lanes.
+@inline(__always)
+func widen(_ v: SIMD8<UInt8>) -> SIMD8<UInt32> {
+    SIMD8(UInt32(v[0]), UInt32(v[1]), UInt32(v[2]), UInt32(v[3]), UInt32(v[4]), UInt32(v[5]), UInt32(v[6]), UInt32(v[7]))
+}
+
+/// Eight signed bytes sign-extended to 32-bit lanes.
+@inline(__always)
+func widen(_ v: SIMD8<Int8>) -> SIMD8<Int32> {
+    SIMD8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
+}
+
+/// Eight 16-bit lanes zero-extended to 32 bits.
+@inline(__always)
+func widen(_ v: SIMD8<UInt16>) -> SIMD8<Int32> {
+    SIMD8(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]))
 }
 
 @inline(__always)
-func float<T: FixedWidthInteger & SIMDScalar>(_ v: SIMD8<T>) -> SIMD8<Float> {
-    SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: v))
+func float(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+    SIMD8(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]))
 }
+
+/// The same bits read as Int32, then converted (every caller's lanes are small integers).
+@inline(__always)
+func float(_ v: SIMD8<UInt32>) -> SIMD8<Float> { float(unsafeBitCast(v, to: SIMD8<Int32>.self)) }
+
+@inline(__always)
+func float(_ v: SIMD8<Int8>) -> SIMD8<Float> { float(widen(v)) }
 
 /// a·b + c·d over 8 lanes, one product rounded then fused with the other.
 @inline(__always)
@@ -57,7 +88,7 @@ let q5FifthBits: [SIMD8<UInt32>] = (0..<256).map { byte in
 /// byte k of qh (see q5FifthBits).
 @inline(__always)
 func q5Values(_ nibbles: SIMD8<UInt8>, _ qh: UInt32, _ k: Int, _ table: UnsafePointer<SIMD8<UInt32>>) -> SIMD8<Float> {
-    let bits = SIMD8<UInt32>(truncatingIfNeeded: nibbles) | table[Int((qh >> UInt32(8 * k)) & 0xFF)]
+    let bits = widen(nibbles) | table[Int((qh >> UInt32(8 * k)) & 0xFF)]
     return unsafeBitCast(bits, to: SIMD8<Float>.self) - 8_388_624
 }
 

@@ -8,8 +8,8 @@
 // @inlinable and the entry points are @inline(never), so none of it is compiled into a caller built
 // without the flags. The linker keeps one copy of each standard-library specialization that
 // modules share, so this module uses nothing of the standard library but SIMD types, pointers
-// and one table: its only specializations are three SIMD8 conversions and that table's array,
-// which no other module emits today (checked with nm on the object files) — were Model to emit
-// one, the linker could hand it this module's AVX2 copy.
+// and one table: its only specializations are that table's array's (its lane conversions are
+// written lane by lane, SIMDLanes.swift), which no other module emits today (checked with nm on
+// the object files) — were Model to emit one, the linker could hand it this module's AVX2 copy.
 
 public enum VectorKernels {}
