@@ -130,6 +130,13 @@ final class VectorKernelsTests: XCTestCase {
                 for k in 0..<inputs {
                     for s in 0..<columns { XCTAssertEqual(xT[k * columns + s], s < rows ? x[s * inputs + k] : 0, "xT[\(k), \(s)]") }
                 }
+                // in pieces of 16 inputs (as threads share it), the last one short: the same xT
+                var pieces = [Float](repeating: .nan, count: inputs * columns)
+                for k0 in stride(from: 0, to: inputs, by: 16) {
+                    VectorKernels.transpose(x, rows: rows, inputs: inputs, into: &pieces, columns: columns,
+                                            inputRange: k0..<min(k0 + 16, inputs))
+                }
+                XCTAssertEqual(pieces.map(\.bitPattern), xT.map(\.bitPattern), "\(rows) rows × \(inputs) inputs in pieces")
                 let outputs = 9, offset = 2  // y rows wider than the tile, the tile's outputs from 2 on
                 for count in 1...columnTileRows {
                     var y = [Float](repeating: -7, count: rows * outputs)

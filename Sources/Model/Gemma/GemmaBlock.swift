@@ -11,8 +11,13 @@ struct GemmaBlock {
     let weights: GemmaWeights.Layer
     let rope: RoPETable
     let attentionShape: AttentionShape
+    /// Generation: the elementwise work between the products runs on the spinning workers that
+    /// the products use (hotParallelChunks), where Dispatch's threads would find them still
+    /// spinning on the other core.
+    let onSpinningWorkers: Bool
 
-    init(layer l: Int, weights: GemmaWeights, localRope: RoPETable, globalRope: RoPETable) {
+    init(layer l: Int, weights: GemmaWeights, localRope: RoPETable, globalRope: RoPETable, onSpinningWorkers: Bool = false) {
+        self.onSpinningWorkers = onSpinningWorkers
         let c = weights.config
         config = c
         self.weights = weights.layers[l]
@@ -75,7 +80,7 @@ struct GemmaBlock {
         // MLP
         rmsNormForward(xn, a.rstdMid, hMid, w.preFeedforwardNorm.g, rows: m, width: c.hidden, eps: c.rmsEps)
         projectSharingInput(xn, [(w.gate, a.gate), (w.up, a.up)], rows: m)
-        gatedGeluForward(a.act, gate: a.gate, up: a.up, count: m * c.intermediate)
+        gatedGeluForward(a.act, gate: a.gate, up: a.up, count: m * c.intermediate, onSpinningWorkers: onSpinningWorkers)
         w.down.forward(a.down, a.act, rows: m)
         rmsNormForward(xn, a.rstdDown, a.down, w.postFeedforwardNorm.g, rows: m, width: c.hidden, eps: c.rmsEps)
         for i in 0..<(m * c.hidden) { hOut[i] = hMid[i] + xn[i] }

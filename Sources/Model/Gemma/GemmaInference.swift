@@ -115,7 +115,7 @@ public final class GemmaInference {
         positions.withUnsafeBufferPointer { pos in
             keyPositions.withUnsafeMutableBufferPointer { kp in
                 for l in 0..<c.layers {
-                    let b = GemmaBlock(layer: l, weights: weights, localRope: localRope, globalRope: globalRope)
+                    let b = GemmaBlock(layer: l, weights: weights, localRope: localRope, globalRope: globalRope, onSpinningWorkers: true)
                     let pruned = pruneLastLayer && l == c.layers - 1
                     b.forward(rows: n, positions: pos.baseAddress!, input: h, output: h, activations: a, scratch: xn,
                               keep: pruned ? wanted : nil) { a in

@@ -15,14 +15,17 @@ extension VectorKernels {
     /// The row length of xᵀ for `rows` rows of x: rows rounded up to whole 8-lane registers.
     public static func transposedColumns(rows: Int) -> Int { (rows + 7) / 8 * 8 }
 
-    /// xT[k · columns + s] = x[s · inputs + k] for s < rows, 0 for rows ≤ s < columns.
-    /// Blocks of 8 rows × 8 inputs are transposed in registers (read along x's rows, written
-    /// along xT's): a scalar loop spent 6 ms of a 40-token prompt's 85 here, on one core.
+    /// xT[k · columns + s] = x[s · inputs + k] for s < rows, 0 for rows ≤ s < columns, for the
+    /// inputs k in `inputRange` (all of them by default; a range starts at a multiple of 8), so
+    /// that several threads can share one transposition. Blocks of 8 rows × 8 inputs are
+    /// transposed in registers (read along x's rows, written along xT's): a scalar loop spent
+    /// 6 ms of a 40-token prompt's 85 here, on one core.
     @inline(never)
     public static func transpose(_ x: UnsafePointer<Float>, rows: Int, inputs: Int,
-                                 into xT: UnsafeMutablePointer<Float>, columns: Int) {
-        let wholeInputs = inputs / 8 * 8, wholeRows = rows / 8 * 8
-        var k = 0
+                                 into xT: UnsafeMutablePointer<Float>, columns: Int, inputRange: Range<Int>? = nil) {
+        let range = inputRange ?? 0..<inputs
+        let wholeInputs = range.lowerBound + range.count / 8 * 8, wholeRows = rows / 8 * 8
+        var k = range.lowerBound
         while k < wholeInputs {
             var s = 0
             while s < wholeRows {
@@ -38,7 +41,7 @@ extension VectorKernels {
             for j in k..<k + 8 { transposeColumn(x, j, from: wholeRows, rows: rows, inputs: inputs, into: xT + j * columns, columns: columns) }
             k += 8
         }
-        for j in wholeInputs..<inputs { transposeColumn(x, j, from: 0, rows: rows, inputs: inputs, into: xT + j * columns, columns: columns) }
+        for j in wholeInputs..<range.upperBound { transposeColumn(x, j, from: 0, rows: rows, inputs: inputs, into: xT + j * columns, columns: columns) }
     }
 
     /// column[s] = x[s · inputs + k] for first ≤ s < rows, 0 for rows ≤ s < columns.
