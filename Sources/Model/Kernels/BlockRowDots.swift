@@ -95,17 +95,21 @@ extension VectorKernels {
             let block = row + b * 144, xb = x + 256 * b
             let d = half(block), dmin = half(block, 2)
             let scales = (block + 4).assumingMemoryBound(to: UInt8.self)
-            var dScale = SIMD8<Float>(), dMin = SIMD8<Float>()
+            var scaleLanes = SIMD8<Float>(), dMin = SIMD8<Float>()
             for j in 0..<8 {
                 let (sc, m) = scaleMin(j, scales)
-                dScale[j] = d * Float(sc)
+                scaleLanes[j] = d * Float(sc)
                 dMin[j] = dmin * Float(m)
             }
+            let dScale = scaleLanes
             // the min terms of all 8 sub-blocks at once: Σ_j (dmin · m_j) · Σ x over sub-block j
             minTerms.addProduct(dMin, load8(xSums + 8 * b))
             // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share 32 bytes; written out
-            // four times rather than looped, so the scales index registers, not memory
-            @inline(__always) func pair(_ p: Int) {
+            // four times rather than looped, so the scales index registers, not memory. The sums
+            // go in and out as inout arguments and the scales are a constant: a local function
+            // that mutates or reads captured variables got a dynamic exclusivity check (a
+            // swift_beginAccess call) per use.
+            @inline(__always) func pair(_ p: Int, _ low: inout SIMD8<Float>, _ high: inout SIMD8<Float>) {
                 let q = block + 16 + 32 * p, xp = xb + 64 * p
                 let a0 = bytes8(q, 0), a1 = bytes8(q, 8), a2 = bytes8(q, 16), a3 = bytes8(q, 24)
                 let lo = twoProducts(float(a0 & 0x0F), load8(xp), float(a1 & 0x0F), load8(xp + 8))
@@ -115,7 +119,7 @@ extension VectorKernels {
                 low.addProduct(lo, SIMD8<Float>(repeating: dScale[2 * p]))
                 high.addProduct(hi, SIMD8<Float>(repeating: dScale[2 * p + 1]))
             }
-            pair(0); pair(1); pair(2); pair(3)
+            pair(0, &low, &high); pair(1, &low, &high); pair(2, &low, &high); pair(3, &low, &high)
         }
         return (low + high).sum() - minTerms.sum()
     }
@@ -123,7 +127,8 @@ extension VectorKernels {
     @inline(__always)
     private static func dotQ6_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int) -> Float {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
-        @inline(__always) func block(_ b: Int) {
+        // the sums as inout arguments, not captured (see dotQ4_K)
+        @inline(__always) func block(_ b: Int, _ s0: inout SIMD8<Float>, _ s1: inout SIMD8<Float>) {
             let block = row + b * 210
             let d = half(block, 208)
             for h in 0..<2 {
@@ -154,8 +159,8 @@ extension VectorKernels {
             }
         }
         var b = 0
-        while b + 2 <= blocks { block(b); block(b + 1); b += 2 }
-        if b < blocks { block(b) }
+        while b + 2 <= blocks { block(b, &s0, &s1); block(b + 1, &s0, &s1); b += 2 }
+        if b < blocks { block(b, &s0, &s1) }
         return (s0 + s1).sum()
     }
 }
