@@ -16,7 +16,7 @@ extension VectorKernels {
     public static func transposedColumns(rows: Int) -> Int { (rows + 7) / 8 * 8 }
 
     /// xT[k · columns + s] = x[s · inputs + k] for s < rows, 0 for rows ≤ s < columns, for the
-    /// inputs k in `inputRange` (all of them by default; a range starts at a multiple of 8), so
+    /// inputs k in `inputRange` (all of them by default), so
     /// that several threads can share one transposition. Blocks of 8 rows × 8 inputs are
     /// transposed in registers (read along x's rows, written along xT's): a scalar loop spent
     /// 6 ms of a 40-token prompt's 85 here, on one core.
