@@ -141,16 +141,13 @@ extension VectorKernels {
                     let a0 = bytes8(ql, l), a1 = bytes8(ql, l + 8)
                     let c0 = bytes8(ql, 32 + l), c1 = bytes8(ql, 32 + l + 8)
                     let h0 = bytes8(qh, l), h1 = bytes8(qh, l + 8)
-                    @inline(__always) func value(_ low: SIMD8<UInt32>, _ high: SIMD8<UInt32>) -> SIMD8<Float> {
-                        float(unsafeBitCast(low | (high &<< 4), to: SIMD8<Int32>.self) &- 32)
-                    }
-                    let q1 = twoProducts(value(a0 & 0xF, h0 & 3), load8(xh + l), value(a1 & 0xF, h1 & 3), load8(xh + l + 8))
-                    let q2 = twoProducts(value(c0 & 0xF, (h0 &>> 2) & 3), load8(xh + 32 + l),
-                                         value(c1 & 0xF, (h1 &>> 2) & 3), load8(xh + 40 + l))
-                    let q3 = twoProducts(value(a0 &>> 4, (h0 &>> 4) & 3), load8(xh + 64 + l),
-                                         value(a1 &>> 4, (h1 &>> 4) & 3), load8(xh + 72 + l))
-                    let q4 = twoProducts(value(c0 &>> 4, (h0 &>> 6) & 3), load8(xh + 96 + l),
-                                         value(c1 &>> 4, (h1 &>> 6) & 3), load8(xh + 104 + l))
+                    let q1 = twoProducts(q6Values(a0 & 0xF, h0 & 3), load8(xh + l), q6Values(a1 & 0xF, h1 & 3), load8(xh + l + 8))
+                    let q2 = twoProducts(q6Values(c0 & 0xF, (h0 &>> 2) & 3), load8(xh + 32 + l),
+                                         q6Values(c1 & 0xF, (h1 &>> 2) & 3), load8(xh + 40 + l))
+                    let q3 = twoProducts(q6Values(a0 &>> 4, (h0 &>> 4) & 3), load8(xh + 64 + l),
+                                         q6Values(a1 &>> 4, (h1 &>> 4) & 3), load8(xh + 72 + l))
+                    let q4 = twoProducts(q6Values(c0 &>> 4, (h0 &>> 6) & 3), load8(xh + 96 + l),
+                                         q6Values(c1 &>> 4, (h1 &>> 6) & 3), load8(xh + 104 + l))
                     s0.addProduct(q1, SIMD8<Float>(repeating: d * Float(sc[g])))
                     s1.addProduct(q2, SIMD8<Float>(repeating: d * Float(sc[g + 2])))
                     s0.addProduct(q3, SIMD8<Float>(repeating: d * Float(sc[g + 4])))

@@ -77,14 +77,10 @@ extension VectorKernels {
                 for k in 0..<4 {
                     let s = k / 2
                     let a = bytes8(ql, 8 * k), c = bytes8(ql, 32 + 8 * k), hi = bytes8(qh, 8 * k)
-                    let q1 = unsafeBitCast((a & 0xF) | ((hi & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
-                    let q2 = unsafeBitCast((c & 0xF) | (((hi &>> 2) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
-                    let q3 = unsafeBitCast((a &>> 4) | (((hi &>> 4) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
-                    let q4 = unsafeBitCast((c &>> 4) | (((hi &>> 6) & 3) &<< 4), to: SIMD8<Int32>.self) &- 32
-                    store(SIMD8<Float>(repeating: d * Float(sc[s])) * float(q1), out + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 2])) * float(q2), out + 32 + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 4])) * float(q3), out + 64 + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 6])) * float(q4), out + 96 + 8 * k)
+                    store(SIMD8<Float>(repeating: d * Float(sc[s])) * q6Values(a & 0xF, hi & 3), out + 8 * k)
+                    store(SIMD8<Float>(repeating: d * Float(sc[s + 2])) * q6Values(c & 0xF, (hi &>> 2) & 3), out + 32 + 8 * k)
+                    store(SIMD8<Float>(repeating: d * Float(sc[s + 4])) * q6Values(a &>> 4, (hi &>> 4) & 3), out + 64 + 8 * k)
+                    store(SIMD8<Float>(repeating: d * Float(sc[s + 6])) * q6Values(c &>> 4, (hi &>> 6) & 3), out + 96 + 8 * k)
                 }
             }
         }

@@ -92,6 +92,12 @@ func q5Values(_ nibbles: SIMD8<UInt8>, _ qh: UInt32, _ k: Int, _ table: UnsafePo
     return unsafeBitCast(bits, to: SIMD8<Float>.self) - 8_388_624
 }
 
+/// The values q − 32 of 8 Q6_K elements as fp32, from their low 4 bits and high 2 bits.
+@inline(__always)
+func q6Values(_ low: SIMD8<UInt32>, _ high: SIMD8<UInt32>) -> SIMD8<Float> {
+    float(unsafeBitCast(low | (high &<< 4), to: SIMD8<Int32>.self) &- 32)
+}
+
 /// 16 bytes' low and high nibbles, split in the byte lanes of one 128-bit register. (Splitting
 /// them after widening to 32-bit lanes lets LLVM narrow the masks back to bytes and scalarise.)
 @inline(__always)

@@ -45,11 +45,10 @@ func columnTileProducts(_ products: [(source: any ColumnTileSource, y: UnsafeMut
     transposedLock.lock()
     defer { transposedLock.unlock() }
     transposedScratch.reserve(inputs * columns)
-    let xT = UnsafePointer(transposedScratch.pointer)
+    let xT = transposedScratch.pointer
     // over the cores too: on one, it was 3% of a 40-token prompt while the other core waited
-    let xTOut = transposedScratch.pointer
     hotParallelChunks(0..<(inputs + transposeInputs - 1) / transposeInputs, chunk: 1) { _, piece, _ in
-        VectorKernels.transpose(x, rows: n, inputs: inputs, into: xTOut, columns: columns,
+        VectorKernels.transpose(x, rows: n, inputs: inputs, into: xT, columns: columns,
                                 inputRange: piece * transposeInputs..<min((piece + 1) * transposeInputs, inputs))
     }
     let groups = products.map { ($0.source.outputs + columnTileRows - 1) / columnTileRows }

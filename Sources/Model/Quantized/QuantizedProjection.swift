@@ -36,14 +36,16 @@ public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
         self.scratch = scratch
     }
 
+    /// Rows [first, first + count) as fp32 into `w` [count, inputs], on the calling thread: the
+    /// rows' blocks follow each other, so they are one run of blocks.
+    private func dequantizeRows(_ first: Int, count: Int = 1, into w: UnsafeMutablePointer<Float>) {
+        Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + first * rowBytes, count: count * rowBytes),
+                       count: count * inputs, into: w)
+    }
+
     /// Rows [r0, r0 + count) as fp32 into `w` [count, inputs], over the cores.
     private func dequantize(rows r0: Int, count: Int, into w: UnsafeMutablePointer<Float>) {
-        parallelChunks(0..<count, chunk: 32) { _, lo, hi in
-            for r in lo..<hi {
-                Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + (r0 + r) * rowBytes, count: rowBytes),
-                               count: inputs, into: w + r * inputs)
-            }
-        }
+        parallelChunks(0..<count, chunk: 32) { _, lo, hi in dequantizeRows(r0 + lo, count: hi - lo, into: w + lo * inputs) }
     }
 
     public func forward(_ y: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, rows n: Int) {
@@ -75,8 +77,7 @@ public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: inputs) { row in
                 let w = row.baseAddress!
                 for r in lo..<hi {
-                    Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + r * rowBytes, count: rowBytes),
-                                   count: inputs, into: w)
+                    dequantizeRows(r, into: w)
                     // the one dequantized row, as row 0 of a matrix whose outputs start at y + r
                     rowDots(y + r, outputs: outputs, x, n: n, w, inputs: inputs, rows: 0..<1)
                 }
@@ -88,10 +89,7 @@ public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
     /// in L1, and multiplied there (ColumnTileProducts.swift) — no chunk of fp32 weights goes
     /// through memory, and sgemm's packing pass is skipped.
     func tileRows(_ first: Int, count: Int, buffer: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
-        for r in 0..<count {
-            Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + (first + r) * rowBytes, count: rowBytes),
-                           count: inputs, into: buffer + r * inputs)
-        }
+        dequantizeRows(first, count: count, into: buffer)
         return UnsafePointer(buffer)
     }
 
@@ -124,8 +122,7 @@ public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
     }
 
     public func embed(_ token: Int32, scale: Float, into dst: UnsafeMutablePointer<Float>) {
-        Dequantize.row(type: type, source: UnsafeRawBufferPointer(start: blocks + Int(token) * rowBytes, count: rowBytes),
-                       count: inputs, into: dst)
+        dequantizeRows(Int(token), into: dst)
         for j in 0..<inputs { dst[j] *= scale }
     }
 }
