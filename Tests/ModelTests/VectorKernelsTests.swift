@@ -190,4 +190,31 @@ final class VectorKernelsTests: XCTestCase {
             }
         }
     }
+
+    /// Decoding attention's loops: dot products with rows `rowStride` apart are FewRowsLinear's
+    /// `dot` bit for bit, and the weighted row sums are the scalar loop's (a product, then an add,
+    /// in the keys' order), for widths with and without an 8-lane tail.
+    func testStridedRowDotsAndWeightedRowSumsEqualScalarLoops() {
+        var rng = SplitMix64(seed: 25)
+        for (width, stride) in [(256, 512), (20, 40), (13, 13)] {
+            let n = 4, keys = 7
+            let k = (0..<keys * stride).map { _ in rng.normal() }, q = (0..<n * width).map { _ in rng.normal() }
+            var p = [Float](repeating: .nan, count: n * keys)
+            VectorKernels.rowDots(&p, outputs: keys, q, n: n, k, inputs: width, rowStride: stride, rows: 0..<keys)
+            for h in 0..<n {
+                for j in 0..<keys {
+                    let reference = k.withUnsafeBufferPointer { kp in q.withUnsafeBufferPointer { dot(kp.baseAddress! + j * stride, $0.baseAddress! + h * width, count: width) } }
+                    XCTAssertEqual(p[h * keys + j].bitPattern, reference.bitPattern, "width \(width), head \(h), key \(j)")
+                }
+            }
+            var out = [Float](repeating: .nan, count: n * width), reference = [Float](repeating: 0, count: n * width)
+            VectorKernels.weightedRowSums(&out, p, n: n, k, rows: keys, width: width, rowStride: stride)
+            for j in 0..<keys {
+                for h in 0..<n {
+                    for d in 0..<width { reference[h * width + d] += p[h * keys + j] * k[j * stride + d] }
+                }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), reference.map(\.bitPattern), "width \(width)")
+        }
+    }
 }

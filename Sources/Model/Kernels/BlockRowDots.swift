@@ -38,7 +38,10 @@ extension VectorKernels {
             q5FifthBits.withUnsafeBufferPointer { table in
                 for r in rows { y[r] = dotQ5_0(w + r * rowBytes, x, blocks: blocks, table.baseAddress!) }
             }
-        case .q6_K: for r in rows { y[r] = dotQ6_K(w + r * rowBytes, x, blocks: blocks) }
+        case .q6_K:
+            withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { buffer in
+                for r in rows { y[r] = dotQ6_K(w + r * rowBytes, x, blocks: blocks, UnsafeMutableRawPointer(buffer.baseAddress!)) }
+            }
         case .q4_K:
             withBlockSums(x, inputs: inputs) { xSums in
                 for r in rows { y[r] = dotQ4_K(w + r * rowBytes, x, xSums, blocks: blocks) }
@@ -124,34 +127,31 @@ extension VectorKernels {
         return (low + high).sum() - minTerms.sum()
     }
 
+    /// `q`: 128 bytes of scratch for a half block's values (q6TimesFour).
     @inline(__always)
-    private static func dotQ6_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int) -> Float {
+    private static func dotQ6_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int, _ q: UnsafeMutableRawPointer) -> Float {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
         // the sums as inout arguments, not captured (see dotQ4_K)
         @inline(__always) func block(_ b: Int, _ s0: inout SIMD8<Float>, _ s1: inout SIMD8<Float>) {
             let block = row + b * 210
-            let d = half(block, 208)
+            // (d · scale) / 4 exactly: the bytes hold 4·(q − 32), so every sum below is 4 times
+            // that of the values, exactly, and the product with the scale the same
+            let quarterD = half(block, 208) * 0.25
             for h in 0..<2 {
-                let ql = block + 64 * h, qh = block + 128 + 32 * h
                 let sc = (block + 192 + 8 * h).assumingMemoryBound(to: Int8.self)
                 let xh = x + 256 * b + 128 * h
+                q6TimesFour(block + 64 * h, block + 128 + 32 * h, into: q)
                 // 16 elements share a scale: l in 16·g ..< 16·g + 16 of each quarter (q1…q4).
                 for g in 0..<2 {
                     let l = 16 * g
-                    let a0 = bytes8(ql, l), a1 = bytes8(ql, l + 8)
-                    let c0 = bytes8(ql, 32 + l), c1 = bytes8(ql, 32 + l + 8)
-                    let h0 = bytes8(qh, l), h1 = bytes8(qh, l + 8)
-                    let q1 = twoProducts(q6Values(a0 & 0xF, h0 & 3), load8(xh + l), q6Values(a1 & 0xF, h1 & 3), load8(xh + l + 8))
-                    let q2 = twoProducts(q6Values(c0 & 0xF, (h0 &>> 2) & 3), load8(xh + 32 + l),
-                                         q6Values(c1 & 0xF, (h1 &>> 2) & 3), load8(xh + 40 + l))
-                    let q3 = twoProducts(q6Values(a0 &>> 4, (h0 &>> 4) & 3), load8(xh + 64 + l),
-                                         q6Values(a1 &>> 4, (h1 &>> 4) & 3), load8(xh + 72 + l))
-                    let q4 = twoProducts(q6Values(c0 &>> 4, (h0 &>> 6) & 3), load8(xh + 96 + l),
-                                         q6Values(c1 &>> 4, (h1 &>> 6) & 3), load8(xh + 104 + l))
-                    s0.addProduct(q1, SIMD8<Float>(repeating: d * Float(sc[g])))
-                    s1.addProduct(q2, SIMD8<Float>(repeating: d * Float(sc[g + 2])))
-                    s0.addProduct(q3, SIMD8<Float>(repeating: d * Float(sc[g + 4])))
-                    s1.addProduct(q4, SIMD8<Float>(repeating: d * Float(sc[g + 6])))
+                    let q1 = twoProducts(float8(q, l), load8(xh + l), float8(q, l + 8), load8(xh + l + 8))
+                    let q2 = twoProducts(float8(q, 32 + l), load8(xh + 32 + l), float8(q, 40 + l), load8(xh + 40 + l))
+                    let q3 = twoProducts(float8(q, 64 + l), load8(xh + 64 + l), float8(q, 72 + l), load8(xh + 72 + l))
+                    let q4 = twoProducts(float8(q, 96 + l), load8(xh + 96 + l), float8(q, 104 + l), load8(xh + 104 + l))
+                    s0.addProduct(q1, SIMD8<Float>(repeating: quarterD * Float(sc[g])))
+                    s1.addProduct(q2, SIMD8<Float>(repeating: quarterD * Float(sc[g + 2])))
+                    s0.addProduct(q3, SIMD8<Float>(repeating: quarterD * Float(sc[g + 4])))
+                    s1.addProduct(q4, SIMD8<Float>(repeating: quarterD * Float(sc[g + 6])))
                 }
             }
         }

@@ -67,20 +67,23 @@ extension VectorKernels {
     /// (d · scale) with one int8 scale per 16 elements.
     @inline(never)
     public static func dequantizeQ6_K(_ x: UnsafeRawPointer, blocks: Int, into y: UnsafeMutablePointer<Float>) {
-        for b in 0..<blocks {
-            let block = x + b * 210
-            let d = half(block, 208)
-            for h in 0..<2 {
-                let ql = block + 64 * h, qh = block + 128 + 32 * h
-                let sc = (block + 192 + 8 * h).assumingMemoryBound(to: Int8.self)
-                let out = y + b * 256 + 128 * h
-                for k in 0..<4 {
-                    let s = k / 2
-                    let a = bytes8(ql, 8 * k), c = bytes8(ql, 32 + 8 * k), hi = bytes8(qh, 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s])) * q6Values(a & 0xF, hi & 3), out + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 2])) * q6Values(c & 0xF, (hi &>> 2) & 3), out + 32 + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 4])) * q6Values(a &>> 4, (hi &>> 4) & 3), out + 64 + 8 * k)
-                    store(SIMD8<Float>(repeating: d * Float(sc[s + 6])) * q6Values(c &>> 4, (hi &>> 6) & 3), out + 96 + 8 * k)
+        withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { buffer in
+            let q = UnsafeMutableRawPointer(buffer.baseAddress!)
+            for b in 0..<blocks {
+                let block = x + b * 210
+                let d = half(block, 208)
+                for h in 0..<2 {
+                    let sc = (block + 192 + 8 * h).assumingMemoryBound(to: Int8.self)
+                    let out = y + b * 256 + 128 * h
+                    q6TimesFour(block + 64 * h, block + 128 + 32 * h, into: q)
+                    for k in 0..<4 {
+                        // (d · scale) / 4 exactly: the bytes hold 4·(q − 32)
+                        let s = k / 2
+                        store(SIMD8<Float>(repeating: d * Float(sc[s]) * 0.25) * float8(q, 8 * k), out + 8 * k)
+                        store(SIMD8<Float>(repeating: d * Float(sc[s + 2]) * 0.25) * float8(q, 32 + 8 * k), out + 32 + 8 * k)
+                        store(SIMD8<Float>(repeating: d * Float(sc[s + 4]) * 0.25) * float8(q, 64 + 8 * k), out + 64 + 8 * k)
+                        store(SIMD8<Float>(repeating: d * Float(sc[s + 6]) * 0.25) * float8(q, 96 + 8 * k), out + 96 + 8 * k)
+                    }
                 }
             }
         }

@@ -26,9 +26,35 @@ extension VectorKernels {
     @inline(never)
     public static func rowDots(_ y: UnsafeMutablePointer<Float>, outputs: Int, _ x: UnsafePointer<Float>, n: Int,
                                _ w: UnsafePointer<Float>, inputs: Int, rows: Range<Int>) {
+        rowDots(y, outputs: outputs, x, n: n, w, inputs: inputs, rowStride: inputs, rows: rows)
+    }
+
+    /// The same with W's rows `rowStride` floats apart: the cached keys of one kv head among several.
+    @inline(never)
+    public static func rowDots(_ y: UnsafeMutablePointer<Float>, outputs: Int, _ x: UnsafePointer<Float>, n: Int,
+                               _ w: UnsafePointer<Float>, inputs: Int, rowStride: Int, rows: Range<Int>) {
         for r in rows {
-            let row = w + r * inputs
+            let row = w + r * rowStride
             for s in 0..<n { y[s * outputs + r] = dot(row, x + s * inputs, count: inputs) }
+        }
+    }
+
+    /// out[s, ·] = Σ_j p[s · rows + j] · V[j, ·] for s in 0..<n, j in 0..<rows, summed in j's order
+    /// (a product, then an add): one decoded query's attention output for the n heads that share
+    /// a kv head. V's rows are `width` floats, `rowStride` apart; out [n, width].
+    @inline(never)
+    public static func weightedRowSums(_ out: UnsafeMutablePointer<Float>, _ p: UnsafePointer<Float>, n: Int,
+                                       _ v: UnsafePointer<Float>, rows: Int, width: Int, rowStride: Int) {
+        for e in 0..<n * width { out[e] = 0 }
+        for j in 0..<rows {
+            let vj = v + j * rowStride
+            for s in 0..<n {
+                let o = out + s * width
+                let w = SIMD8<Float>(repeating: p[s * rows + j])
+                var d = 0
+                while d + 8 <= width { store(load8(o + d) + w * load8(vj + d), o + d); d += 8 }
+                while d < width { o[d] += p[s * rows + j] * vj[d]; d += 1 }
+            }
         }
     }
 }

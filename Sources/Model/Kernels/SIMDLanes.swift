@@ -92,10 +92,31 @@ func q5Values(_ nibbles: SIMD8<UInt8>, _ qh: UInt32, _ k: Int, _ table: UnsafePo
     return unsafeBitCast(bits, to: SIMD8<Float>.self) - 8_388_624
 }
 
-/// The values q − 32 of 8 Q6_K elements as fp32, from their low 4 bits and high 2 bits.
+/// 4·(q − 32) for the 128 elements of one half of a Q6_K block (64 bytes of ql, 32 of qh), as
+/// signed bytes into `out`: elements 0–31, 32–63, 64–95, 96–127 of the half in order. (ggml's
+/// layout: element l of quarter j has 4 low bits from a nibble of ql[l] (j = 0, 2) or
+/// ql[32 + l] (j = 1, 3), low nibble first, and 2 high bits from bits 2j, 2j + 1 of qh[l].)
+/// The 6-bit q sits in bits 2–7 of its byte with its top bit flipped — q − 32 in two's
+/// complement, times 4 — so that a sign extension gives the value with no subtraction, and the
+/// bytes are assembled 32 per instruction (in 32-bit lanes: the masks drop the bits that
+/// cross bytes) before being widened 8 at a time. Callers fold the 4 into the scale, a power of
+/// two: the products and sums are those of q − 32, scaled by 4, exactly.
 @inline(__always)
-func q6Values(_ low: SIMD8<UInt32>, _ high: SIMD8<UInt32>) -> SIMD8<Float> {
-    float(unsafeBitCast(low | (high &<< 4), to: SIMD8<Int32>.self) &- 32)
+func q6TimesFour(_ ql: UnsafeRawPointer, _ qh: UnsafeRawPointer, into out: UnsafeMutableRawPointer) {
+    let a = ql.loadUnaligned(as: SIMD8<UInt32>.self), c = ql.loadUnaligned(fromByteOffset: 32, as: SIMD8<UInt32>.self)
+    let h = qh.loadUnaligned(as: SIMD8<UInt32>.self)
+    let low: SIMD8<UInt32> = .init(repeating: 0x3C3C_3C3C), high: SIMD8<UInt32> = .init(repeating: 0xC0C0_C0C0)
+    let flip: SIMD8<UInt32> = .init(repeating: 0x8080_8080)
+    out.storeBytes(of: ((a &<< 2) & low) | ((h &<< 6) & high) ^ flip, as: SIMD8<UInt32>.self)
+    out.storeBytes(of: ((c &<< 2) & low) | ((h &<< 4) & high) ^ flip, toByteOffset: 32, as: SIMD8<UInt32>.self)
+    out.storeBytes(of: ((a &>> 2) & low) | ((h &<< 2) & high) ^ flip, toByteOffset: 64, as: SIMD8<UInt32>.self)
+    out.storeBytes(of: ((c &>> 2) & low) | (h & high) ^ flip, toByteOffset: 96, as: SIMD8<UInt32>.self)
+}
+
+/// The 8 signed bytes at p + offset as fp32.
+@inline(__always)
+func float8(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
+    float(p.loadUnaligned(fromByteOffset: offset, as: SIMD8<Int8>.self))
 }
 
 /// 16 bytes' low and high nibbles, split in the byte lanes of one 128-bit register. (Splitting
