@@ -171,7 +171,7 @@ final class VectorKernelsTests: XCTestCase {
             let outputs = 11, n = 3
             let w = (0..<outputs * inputs).map { _ in rng.normal() }, x = (0..<n * inputs).map { _ in rng.normal() }
             var y = [Float](repeating: .nan, count: n * outputs)
-            VectorKernels.rowDots(&y, outputs: outputs, x, n: n, w, inputs: inputs, rows: 0..<outputs)
+            VectorKernels.rowDots(&y, outputs: outputs, x, n: n, w, inputs: inputs, rowStride: inputs, rows: 0..<outputs)
             // one row at a time, as the quantized few-row path calls it: row 0 of y + r
             var single = [Float](repeating: .nan, count: n * outputs)
             w.withUnsafeBufferPointer { wp in

@@ -22,14 +22,8 @@ private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: In
 
 extension VectorKernels {
     /// y[s · outputs + r] = W[r] · x[s] for r in rows, s in 0..<n: W [·, inputs] row-major fp32,
-    /// x [n, inputs], y [n, outputs].
-    @inline(never)
-    public static func rowDots(_ y: UnsafeMutablePointer<Float>, outputs: Int, _ x: UnsafePointer<Float>, n: Int,
-                               _ w: UnsafePointer<Float>, inputs: Int, rows: Range<Int>) {
-        rowDots(y, outputs: outputs, x, n: n, w, inputs: inputs, rowStride: inputs, rows: rows)
-    }
-
-    /// The same with W's rows `rowStride` floats apart: the cached keys of one kv head among several.
+    /// its rows `rowStride` floats apart (`inputs` when packed; more for the cached keys of one
+    /// kv head among several), x [n, inputs], y [n, outputs].
     @inline(never)
     public static func rowDots(_ y: UnsafeMutablePointer<Float>, outputs: Int, _ x: UnsafePointer<Float>, n: Int,
                                _ w: UnsafePointer<Float>, inputs: Int, rowStride: Int, rows: Range<Int>) {

@@ -48,25 +48,14 @@ func attentionForwardOneQuery(out: UnsafeMutablePointer<Float>, probs: UnsafeMut
         // the group's heads are consecutive in q, out and probs: [group, D], [group, D], [group, Tk]
         let h0 = g * group
         let qg = q + h0 * s.headDim, p = probs + h0 * tk, og = out + h0 * s.headDim
-        keyDots(p, qg, heads: group, k + g * s.headDim, width: s.headDim, rowStride: kd, keys: tk)
+        // p[h · Tk + j] = q[h] · K[j]
+        rowDots(p, outputs: tk, qg, n: group, k + g * s.headDim, inputs: s.headDim, rowStride: kd, rows: 0..<tk)
         for h in 0..<group {
             let row = p + h * tk
             for j in 0..<tk { row[j] *= s.scale }
             softmaxOfVisible(row, keys: tk, qPos: qPos, kPos: kPos, window: s.window)
         }
         weightedRowSums(og, p, heads: group, v + g * s.headDim, keys: tk, width: s.headDim, rowStride: kd)
-    }
-}
-
-/// p[h · keys + j] = q[h] · K[j] (K's rows `rowStride` apart): ModelKernels' loop when the CPU
-/// has its instructions, else the same sums here (FewRowsLinear's dot: the same bits).
-private func keyDots(_ p: UnsafeMutablePointer<Float>, _ q: UnsafePointer<Float>, heads n: Int, _ k: UnsafePointer<Float>,
-                     width: Int, rowStride: Int, keys: Int) {
-    if VectorKernels.available {
-        return VectorKernels.rowDots(p, outputs: keys, q, n: n, k, inputs: width, rowStride: rowStride, rows: 0..<keys)
-    }
-    for j in 0..<keys {
-        for h in 0..<n { p[h * keys + j] = dot(k + j * rowStride, q + h * width, count: width) }
     }
 }
 

@@ -57,14 +57,16 @@ func stackedRowChunks(_ outputs: [Int], chunk: Int? = nil, _ body: (_ projection
     }
 }
 
-/// y[s · o + r] = W[r] · x[s] for r in `rows`, s < n (W [·, i], x [n, i]): ModelKernels' loop
-/// when the CPU has its instructions, else the same dot products built here.
+/// y[s · o + r] = W[r] · x[s] for r in `rows`, s < n (W [·, i], x [n, i]; W's rows `rowStride`
+/// floats apart, packed by default): ModelKernels' loop when the CPU has its instructions, else
+/// the same dot products built here.
 @inline(__always)
 func rowDots(_ y: UnsafeMutablePointer<Float>, outputs o: Int, _ x: UnsafePointer<Float>, n: Int,
-             _ w: UnsafePointer<Float>, inputs i: Int, rows: Range<Int>) {
-    if VectorKernels.available { return VectorKernels.rowDots(y, outputs: o, x, n: n, w, inputs: i, rows: rows) }
+             _ w: UnsafePointer<Float>, inputs i: Int, rowStride: Int? = nil, rows: Range<Int>) {
+    let stride = rowStride ?? i
+    if VectorKernels.available { return VectorKernels.rowDots(y, outputs: o, x, n: n, w, inputs: i, rowStride: stride, rows: rows) }
     for r in rows {
-        let row = w + r * i
+        let row = w + r * stride
         for s in 0..<n { y[s * o + r] = dot(row, x + s * i, count: i) }
     }
 }
