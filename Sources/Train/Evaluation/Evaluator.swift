@@ -17,7 +17,13 @@ public struct Evaluator {
     public var intentNames: [String] = []
     /// Sequences decoded together on a rank, and the longest generation: the evaluation's
     /// defaults, for training's validation and for `ft-dist eval` and `predict` alike.
-    public static let defaultBatchSize = 64
+    /// 256, not 64: a batch's decoding ends with a tail of steps for its few longest outputs,
+    /// each streaming all the weights (1.07 GB) for a handful of rows; 256 makes a quarter as
+    /// many such tails (the 1,540 rows of one rank's test share: 276 decode steps → 88). The
+    /// test split at np=2 went 160.6 → 153.8 s on this machine, one core's 1,540 rows 161.7 →
+    /// 149.0–156.1 s (128: 164.6; 512: 171.3, its prompts' packed rows outgrow the caches),
+    /// quantized weights 69.8 → 64.4 s on 768 rows; the predictions the same bytes.
+    public static let defaultBatchSize = 256
     /// The most sequences decoded together: a decode step holds 1 MB of logits per sequence.
     public static let maxBatchSize = 1024
     public static let defaultMaxNewTokens = 24
