@@ -13,6 +13,12 @@ public final class GemmaInference {
     private let logitsBuffer = GrowableBuffer()
     /// Prefill and decode time of every generateGreedy call so far (reset it to measure anew).
     public var timing = GenerationTiming()
+    /// Greedy decoding's tokens without every logit, over a dense fp32 head (GreedyHead.swift),
+    /// made on the first forward that asks for tokens of at most fewRowsLimit rows.
+    private lazy var greedyHead: GreedyHead? = (weights.embedding as? DenseProjection).flatMap(GreedyHead.init(head:))
+    /// The tokens of the last `forwardInPlace(greedy: true)` when GreedyHead chose them (its logits
+    /// were then not computed), else nil.
+    private(set) var greedyTokens: [Int32]?
 
     public convenience init(model: GemmaModel) { self.init(weights: GemmaWeights(model: model)) }
 
@@ -70,8 +76,10 @@ public final class GemmaInference {
 
     /// `forward` without copying the logits out: returns the number of logit rows, which are
     /// at `logits` until the next call.
-    func forwardInPlace(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows) throws -> Int {
+    /// With `greedy`, the rows' greedy tokens may come from GreedyHead instead (`greedyTokens`).
+    func forwardInPlace(_ tokens: [[Int32]], caches: [KVCache], logits rowsWanted: LogitRows, greedy: Bool = false) throws -> Int {
         precondition(tokens.count == caches.count)
+        greedyTokens = nil
         let c = weights.config
         weights.adapterPass?.training = false
         for (t, cache) in zip(tokens, caches) { try checkRoom(for: t, in: cache) }
@@ -148,6 +156,8 @@ public final class GemmaInference {
         guard !wanted.isEmpty else { return 0 }
         for (i, r) in wanted.enumerated() { (xn + i * c.hidden).update(from: h + (pruneLastLayer ? i : r) * c.hidden, count: c.hidden) }
         rmsNormForward(xn, nil, xn, weights.finalNorm.g, rows: wanted.count, width: c.hidden, eps: c.rmsEps)
+        greedyTokens = greedy && wanted.count <= fewRowsLimit ? greedyHead?.tokens(xn, rows: wanted.count) : nil
+        if greedyTokens != nil { return wanted.count }
         logitsBuffer.reserve(wanted.count * c.vocabSize)
         weights.embedding.forward(logitsBuffer.pointer, xn, rows: wanted.count)
         return wanted.count

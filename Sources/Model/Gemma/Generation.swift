@@ -60,7 +60,7 @@ extension GemmaInference {
         var spent = GenerationTiming()
         spent.promptTokens = running.reduce(0) { $0 + prompts[$1].count }
         let start = Date()
-        _ = try prefill(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last)
+        _ = try prefill(running.map { prompts[$0] }, caches: running.map { caches[$0] }, logits: .last, greedy: true)
         let prefilled = Date()
         spent.prefillSeconds = prefilled.timeIntervalSince(start)
         var next: [Int32] = [], stillRunning: [Int] = []
@@ -68,7 +68,7 @@ extension GemmaInference {
             next.removeAll(keepingCapacity: true)
             stillRunning.removeAll(keepingCapacity: true)
             for (row, s) in running.enumerated() {
-                let token = argmax(logits + row * v, count: v)
+                let token = greedyTokens?[row] ?? argmax(logits + row * v, count: v)
                 if token == stopToken { continue }
                 outputs[s].append(token)
                 onToken?(s, token)
@@ -78,7 +78,7 @@ extension GemmaInference {
             }
             swap(&running, &stillRunning)
             guard let first = running.first, outputs[first].count < maxNewTokens else { break }
-            _ = try forwardInPlace(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last)
+            _ = try forwardInPlace(next.map { [$0] }, caches: running.map { caches[$0] }, logits: .last, greedy: true)
             spent.decodeSteps += 1
             spent.decodedTokens += running.count
         }
@@ -91,7 +91,8 @@ extension GemmaInference {
     /// (no logits), each prompt's last piece — every evaluation prompt whole — in the final
     /// forward, whose logit rows (`rows`) it returns. A bad token id is refused before the first
     /// piece runs, not after (as are prompts beyond the context or their cache).
-    func prefill(_ prompts: [[Int32]], caches: [KVCache], logits rows: LogitRows) throws -> Int {
+    /// `greedy`: as forwardInPlace's, for the final forward.
+    func prefill(_ prompts: [[Int32]], caches: [KVCache], logits rows: LogitRows, greedy: Bool = false) throws -> Int {
         for (p, cache) in zip(prompts, caches) { try checkRoom(for: p, in: cache) }
         let lastPieceStarts = prompts.map { max(0, $0.count - Self.prefillChunk) }
         var offset = 0
@@ -100,7 +101,7 @@ extension GemmaInference {
             _ = try forwardInPlace(pieces, caches: caches, logits: .none)
             offset += Self.prefillChunk
         }
-        return try forwardInPlace(zip(prompts, lastPieceStarts).map { Array($0[$1...]) }, caches: caches, logits: rows)
+        return try forwardInPlace(zip(prompts, lastPieceStarts).map { Array($0[$1...]) }, caches: caches, logits: rows, greedy: greedy)
     }
 
     /// Prompt tokens per sequence in one prefill forward: the attention's scratch holds
