@@ -16,6 +16,9 @@ public final class GemmaInference {
     /// Greedy decoding's tokens without every logit, over a dense fp32 head (GreedyHead.swift),
     /// made on the first forward that asks for tokens of at most fewRowsLimit rows.
     private lazy var greedyHead: GreedyHead? = (weights.embedding as? DenseProjection).flatMap(GreedyHead.init(head:))
+    /// Makes GreedyHead's copy now rather than on the first decode step, so that a caller that
+    /// times its prompts (generate, predict) counts the copy in its load time.
+    public func prepareGreedyDecoding() { _ = greedyHead }
     /// The tokens of the last `forwardInPlace(greedy: true)` when GreedyHead chose them (its logits
     /// were then not computed), else nil.
     private(set) var greedyTokens: [Int32]?

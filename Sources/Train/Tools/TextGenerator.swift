@@ -14,13 +14,15 @@ public struct TextGenerator {
 
     /// Loads the model and runs one token through it (as llama.cpp's warm-up does), so that
     /// the first prompt's timing does not include first-use costs: the first pass over the
-    /// weights' pages, the start of Dispatch's worker threads, one row's scratch.
+    /// weights' pages, the start of Dispatch's worker threads, one row's scratch, and the
+    /// Q8_0 copy of a dense head that greedy decoding reads (GreedyHead).
     public init(modelPath: String, weights kind: InferenceWeights = .fp32) throws {
         let start = Date()
         let loaded = try ModelSource.load(modelPath, weights: kind)
         (weights, tokenizer) = (loaded.weights, loaded.tokenizer)
         inference = GemmaInference(weights: weights)
         _ = try inference.forward([[tokenizer.bos]], caches: [KVCache(config: weights.config, capacity: 1)], logits: .last)
+        inference.prepareGreedyDecoding()
         loadSeconds = Date().timeIntervalSince(start)
     }
 
