@@ -2,15 +2,8 @@ import TestSupport
 import XCTest
 @testable import Model
 
-/// GreedyHead's tokens against the argmax of every logit computed by the full head.
+/// GreedyHead's tokens against generation's argmax of every logit computed by the full head.
 final class GreedyHeadTests: XCTestCase {
-    /// The index of the largest value (the first on a tie), as generation's argmax.
-    private func argmax(_ p: UnsafePointer<Float>, count: Int) -> Int32 {
-        var best = 0
-        for j in 1..<count where p[j] > p[best] { best = j }
-        return Int32(best)
-    }
-
     /// A random head and rows, every row count the screen takes, and rows the Q8_0 copy cannot
     /// tell apart: three near-copies of the winning row (one weight one ulp larger in two of
     /// them) and an exact duplicate of another winner, which must lose the tie.
@@ -32,7 +25,7 @@ final class GreedyHeadTests: XCTestCase {
         let logits = FloatBuffer(count: fewRowsLimit * v)
         for n in 1...fewRowsLimit {
             head.forward(logits.pointer, x.pointer, rows: n)
-            let expected = (0..<n).map { argmax(logits.pointer + $0 * v, count: v) }
+            let expected = (0..<n).map { GemmaInference.argmax(logits.pointer + $0 * v, count: v) }
             XCTAssertEqual(screen.tokens(x.pointer, rows: n), expected, "\(n) rows")
         }
         XCTAssertEqual(screen.tokens(x.pointer + c, rows: 1), [20], "an exact tie goes to the first row")
@@ -65,7 +58,7 @@ final class GreedyHeadTests: XCTestCase {
         let cache = KVCache(config: model.config, capacity: prompt.count + 12)
         var logits = try reference.forward([prompt], caches: [cache], logits: .last)
         for token in generated {
-            let chosen = logits.withUnsafeBufferPointer { argmax($0.baseAddress!, count: v) }
+            let chosen = logits.withUnsafeBufferPointer { GemmaInference.argmax($0.baseAddress!, count: v) }
             XCTAssertEqual(token, chosen)
             logits = try reference.forward([[token]], caches: [cache], logits: .last)
         }

@@ -68,7 +68,7 @@ extension GemmaInference {
             next.removeAll(keepingCapacity: true)
             stillRunning.removeAll(keepingCapacity: true)
             for (row, s) in running.enumerated() {
-                let token = greedyTokens?[row] ?? argmax(logits + row * v, count: v)
+                let token = greedyTokens?[row] ?? Self.argmax(logits + row * v, count: v)
                 if token == stopToken { continue }
                 outputs[s].append(token)
                 onToken?(s, token)
@@ -111,7 +111,7 @@ extension GemmaInference {
 
     /// The index of the largest of `count` logits (the first one on a tie): greedy needs no
     /// softmax.
-    private func argmax(_ p: UnsafePointer<Float>, count: Int) -> Int32 {
+    static func argmax(_ p: UnsafePointer<Float>, count: Int) -> Int32 {
         var best = 0
         for j in 1..<count where p[j] > p[best] { best = j }
         return Int32(best)

@@ -20,9 +20,9 @@ import ModelKernels
 //   ρ · Σ_i |w_i x_i| with ρ = 1e-4 (hundreds of times the worst case), and Σ_i |E_i x_i| ≤
 //   A_r · ‖x‖∞, Σ_i |Ê_i x_i| ≤ (A_r + C e_r) · ‖x‖∞ with A_r = Σ_i |E[r, i]|:
 //   margin[r] = e_r · (‖x‖₁ + ρ C ‖x‖∞) + A_r · 2ρ ‖x‖∞.
-// Measured on this machine (2 threads, 40-token prompt + 64 new tokens of the 270M model):
-// see the README's inference table; the copy is made on the first use, once per GemmaInference
-// (whose weights do not change during its life).
+// The copy is made once per GemmaInference (whose weights do not change during its life): at
+// load for generate and predict, else on the first step of at most fewRowsLimit rows.
+// Measured: docs/DESIGN.md, "Greedy decoding reads a Q8_0 copy of a dense head".
 
 /// The greedy tokens of a few rows of final hidden states over a dense fp32 head (above).
 final class GreedyHead {
@@ -48,7 +48,6 @@ final class GreedyHead {
         let blocks = UnsafeMutableRawPointer.allocate(byteCount: v * rowBytes, alignment: 64)
         Quantize.blocks(type, head.weight, count: v * c, into: blocks)
         var error = [Float](repeating: 0, count: v), sum = [Float](repeating: 0, count: v)
-        var finite = true
         error.withUnsafeMutableBufferPointer { e in
             sum.withUnsafeMutableBufferPointer { a in
                 let (e, a) = (e.baseAddress!, a.baseAddress!)
@@ -71,8 +70,7 @@ final class GreedyHead {
                 }
             }
         }
-        for r in 0..<v where !error[r].isFinite || !sum[r].isFinite { finite = false; break }
-        guard finite else { blocks.deallocate(); return nil }
+        guard error.allSatisfy(\.isFinite), sum.allSatisfy(\.isFinite) else { blocks.deallocate(); return nil }
         self.head = head
         screenBlocks = blocks
         screen = QuantizedProjection(type: type, blocks: blocks, inputs: c, outputs: v, scratch: GrowableBuffer())
@@ -100,14 +98,15 @@ final class GreedyHead {
             let perSum = (2 * Self.rounding * largest).nextUp
             guard perError.isFinite, perSum.isFinite else { return nil }
             let row = a + s * v
+            func margin(_ r: Int) -> Float { largestError[r] * perError + absoluteSum[r] * perSum }
             var floor = -Float.infinity
             for r in 0..<v {
-                let low = row[r] - (largestError[r] * perError + absoluteSum[r] * perSum)
+                let low = row[r] - margin(r)
                 guard low.isFinite else { return nil }
                 floor = max(floor, low)
             }
             var best: Int32 = -1, bestLogit = -Float.infinity, candidates = 0
-            for r in 0..<v where row[r] + (largestError[r] * perError + absoluteSum[r] * perSum) >= floor {
+            for r in 0..<v where row[r] + margin(r) >= floor {
                 candidates += 1
                 if candidates > Self.candidateLimit { return nil }
                 let logit = dot(head.weight + r * c, xs, count: c)
