@@ -42,7 +42,8 @@ struct PredictCommand: ParsableCommand {
             if let topK, topK > intents.count {
                 throw MessageError.invalidArgument("--top-k \(topK) is more than the \(intents.count) intents of \(intentsFile.path)")
             }
-            let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights)
+            let predictor = try IntentPredictor(modelPath: chosenModel(model), intents: intents, weights: weights.weights,
+                                                generates: topK == nil)
             let messages = texts.isEmpty ? try readStdinLines() : texts
             let start = Date()
             if let k = topK {
