@@ -19,11 +19,12 @@ public final class QuantizedGemma: GemmaBase {
 
     /// Every tensor is checked against the config; the projections and the embedding must be
     /// quantized (an F32/F16/BF16 one has nothing to keep quantized: use --method lora).
-    public init(gguf: GGUFFile) throws {
+    /// `decoding` (inference, not training): Q5_0 tensors re-encoded as Q8_0 blocks with the
+    /// same values, which decode faster (Q5_0AsQ8_0.swift).
+    public init(gguf: GGUFFile, decoding: Bool = false) throws {
         let c = try GemmaConfig(gguf: gguf)
         config = c
         file = gguf
-        ownedBlocks = []
         layout = ParameterLayout(config: c)
         var offsets: [Int: Int] = [:], next = 0
         for t in layout.tensors {
@@ -52,13 +53,22 @@ public final class QuantizedGemma: GemmaBase {
                 blocks[t.ggufName] = (info.type, gguf.rawData(info).baseAddress!)
             }
         }
-        self.blocks = blocks
+        var owned: [UnsafeMutableRawPointer] = []
+        if decoding { Self.reencodeQ5_0(&blocks, owned: &owned, layout: layout) }
+        (self.blocks, ownedBlocks) = (blocks, owned)
+    }
+
+    /// The Q5_0 tensors of `blocks` as Q8_0 (Q5_0AsQ8_0.swift).
+    private static func reencodeQ5_0(_ blocks: inout [String: (type: GGMLType, pointer: UnsafeRawPointer)],
+                                     owned: inout [UnsafeMutableRawPointer], layout: ParameterLayout) {
+        let counts = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.ggufName, $0.count) })
+        Q5_0AsQ8_0.reencodeAll(&blocks, owned: &owned) { counts[$0]! }
     }
 
     /// Quantize an fp32 model (an HF base) at load: every projection and the embedding in the
     /// type llama-quantize's Q4_K_M gives it (ExportType), the norms kept in fp32. The fp32
-    /// model can be released afterwards.
-    public init(quantizing model: GemmaModel) {
+    /// model can be released afterwards. `decoding`: as for a GGUF.
+    public init(quantizing model: GemmaModel, decoding: Bool = false) {
         config = model.config
         file = nil
         layout = model.layout
@@ -82,6 +92,16 @@ public final class QuantizedGemma: GemmaBase {
                 blocks[t.ggufName] = (type, UnsafeRawPointer(memory))
             }
         }
+        if decoding {
+            Self.reencodeQ5_0(&blocks, owned: &owned, layout: layout)
+            // the Q5_0 blocks quantized above are no longer referenced
+            let kept = Set(blocks.values.map(\.pointer))
+            owned.removeAll { memory in
+                if kept.contains(UnsafeRawPointer(memory)) { return false }
+                memory.deallocate()
+                return true
+            }
+        }
         ownedBlocks = owned
         self.blocks = blocks
     }
@@ -96,6 +116,9 @@ public final class QuantizedGemma: GemmaBase {
     }
 
     deinit { for memory in ownedBlocks { memory.deallocate() } }
+
+    /// Each projection's and the embedding's block type, by GGUF tensor name.
+    var tensorTypes: [String: GGMLType] { blocks.mapValues(\.type) }
 
     private func projection(_ tensor: ParameterTensor) -> QuantizedProjection {
         let (type, pointer) = blocks[tensor.ggufName]!

@@ -1,0 +1,48 @@
+// Inference re-encodes Q5_0 tensors as Q8_0 blocks that hold the same values. Why: decoding one
+// sequence multiplies every weight once per token, and the Q5_0 layers (q, k, v, gate and up
+// in the 270M Q4_K_M file: 63M of its 268M weights) are bound by arithmetic — assembling each
+// 5-bit value from a nibble and a bit of qh costs more instructions than the product itself —
+// while the Q8_0 loop over bytes runs at the memory's speed (ModelKernels' BlockRowDots).
+// Exactness: a Q5_0 element is d·(q − 16) with q − 16 in −16…15, which a Q8_0 byte holds, under
+// the same fp16 d; dequantized, the values are the same floats, and the two row-dot loops
+// perform the same operations in the same order (block scale factored out, the same lanes and
+// partial sums), so every product, logit and token is bit for bit the Q5_0 one
+// (QuantizedProjectionTests). Cost: 34 bytes instead of 22 per 32 weights (+23 MB for that
+// file). Training (QLoRA) keeps the file's blocks: its products go through sgemm on
+// dequantized rows, where the encoding makes no difference, and its memory is what QLoRA is for.
+
+enum Q5_0AsQ8_0 {
+    /// `blocks` Q5_0 blocks (22 bytes) at `q5` as Q8_0 blocks (34 bytes) into `q8`.
+    static func reencode(_ q5: UnsafeRawPointer, blocks: Int, into q8: UnsafeMutableRawPointer) {
+        for b in 0..<blocks {
+            let source = q5 + 22 * b, target = q8 + 34 * b
+            target.copyMemory(from: source, byteCount: 2)  // d, unchanged
+            let qh = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+            let qs = (source + 6).assumingMemoryBound(to: UInt8.self)
+            let values = (target + 2).assumingMemoryBound(to: Int8.self)
+            // element j: the low nibble of qs[j] and bit j of qh; element j + 16: the high
+            // nibble and bit j + 16 (ggml's layout, as Dequantize.q5_0 reads it)
+            for j in 0..<16 {
+                let low = Int16(qs[j] & 0x0F) | Int16((qh >> UInt32(j)) & 1) << 4
+                let high = Int16(qs[j] >> 4) | Int16((qh >> UInt32(j + 16)) & 1) << 4
+                values[j] = Int8(low - 16)
+                values[j + 16] = Int8(high - 16)
+            }
+        }
+    }
+
+    /// Every Q5_0 entry of `blocks` replaced by its Q8_0 re-encoding, allocated here and
+    /// appended to `owned`; `elements(name)` is the tensor's element count.
+    static func reencodeAll(_ blocks: inout [String: (type: GGMLType, pointer: UnsafeRawPointer)],
+                            owned: inout [UnsafeMutableRawPointer], elements: (String) -> Int) {
+        for (name, entry) in blocks where entry.type == .q5_0 {
+            let count = elements(name), blockCount = count / 32
+            let memory = UnsafeMutableRawPointer.allocate(byteCount: 34 * blockCount, alignment: 64)
+            parallelChunks(0..<blockCount, chunk: 4096) { _, lo, hi in
+                reencode(entry.pointer + 22 * lo, blocks: hi - lo, into: memory + 34 * lo)
+            }
+            owned.append(memory)
+            blocks[name] = (.q8_0, UnsafeRawPointer(memory))
+        }
+    }
+}
