@@ -31,18 +31,12 @@ enum Q5_0AsQ8_0 {
         }
     }
 
-    /// Every Q5_0 entry of `blocks` replaced by its Q8_0 re-encoding, allocated here and
-    /// appended to `owned`; `elements(name)` is the tensor's element count.
-    static func reencodeAll(_ blocks: inout [String: (type: GGMLType, pointer: UnsafeRawPointer)],
-                            owned: inout [UnsafeMutableRawPointer], elements: (String) -> Int) {
-        for (name, entry) in blocks where entry.type == .q5_0 {
-            let count = elements(name), blockCount = count / 32
-            let memory = UnsafeMutableRawPointer.allocate(byteCount: 34 * blockCount, alignment: 64)
-            parallelChunks(0..<blockCount, chunk: 4096) { _, lo, hi in
-                reencode(entry.pointer + 22 * lo, blocks: hi - lo, into: memory + 34 * lo)
-            }
-            owned.append(memory)
-            blocks[name] = (.q8_0, UnsafeRawPointer(memory))
-        }
+    /// A Q5_0 tensor of `elements` values at `q5` re-encoded into new memory (the caller's to
+    /// deallocate), over the cores.
+    static func reencoded(_ q5: UnsafeRawPointer, elements: Int) -> UnsafeMutableRawPointer {
+        let blockCount = elements / 32
+        let q8 = UnsafeMutableRawPointer.allocate(byteCount: 34 * blockCount, alignment: 64)
+        parallelChunks(0..<blockCount, chunk: 4096) { _, lo, hi in reencode(q5 + 22 * lo, blocks: hi - lo, into: q8 + 34 * lo) }
+        return q8
     }
 }

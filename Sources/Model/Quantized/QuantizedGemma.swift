@@ -9,7 +9,7 @@ public final class QuantizedGemma: GemmaBase {
     public let file: GGUFFile?
     /// Per GGUF tensor name: its type and its blocks (in `file`'s mapping or in `ownedBlocks`).
     private let blocks: [String: (type: GGMLType, pointer: UnsafeRawPointer)]
-    /// Blocks quantized at load (freed with this object).
+    /// Blocks quantized or re-encoded at load (freed with this object).
     private let ownedBlocks: [UnsafeMutableRawPointer]
     private let layout: ParameterLayout
     /// The norm vectors, packed; `normOffsets[model layout offset]` is where each one starts.
@@ -43,26 +43,22 @@ public final class QuantizedGemma: GemmaBase {
         normOffsets = offsets
         norms = FloatBuffer(count: next)
         var blocks: [String: (type: GGMLType, pointer: UnsafeRawPointer)] = [:]
+        var owned: [UnsafeMutableRawPointer] = []
         for t in layout.tensors {
             let info = gguf.tensor(named: t.ggufName)!
             if t.isNorm {
                 let p = norms.pointer + offsets[t.offset]!
                 gguf.dequantize(info, into: p)
                 try ModelFileError.requireFinite(p, count: t.count, tensor: t.ggufName, file: gguf.path)
+            } else if decoding && info.type == .q5_0 {
+                let memory = Q5_0AsQ8_0.reencoded(gguf.rawData(info).baseAddress!, elements: t.count)
+                owned.append(memory)
+                blocks[t.ggufName] = (.q8_0, UnsafeRawPointer(memory))
             } else {
                 blocks[t.ggufName] = (info.type, gguf.rawData(info).baseAddress!)
             }
         }
-        var owned: [UnsafeMutableRawPointer] = []
-        if decoding { Self.reencodeQ5_0(&blocks, owned: &owned, layout: layout) }
         (self.blocks, ownedBlocks) = (blocks, owned)
-    }
-
-    /// The Q5_0 tensors of `blocks` as Q8_0 (Q5_0AsQ8_0.swift).
-    private static func reencodeQ5_0(_ blocks: inout [String: (type: GGMLType, pointer: UnsafeRawPointer)],
-                                     owned: inout [UnsafeMutableRawPointer], layout: ParameterLayout) {
-        let counts = Dictionary(uniqueKeysWithValues: layout.tensors.map { ($0.ggufName, $0.count) })
-        Q5_0AsQ8_0.reencodeAll(&blocks, owned: &owned) { counts[$0]! }
     }
 
     /// Quantize an fp32 model (an HF base) at load: every projection and the embedding in the
@@ -85,21 +81,17 @@ public final class QuantizedGemma: GemmaBase {
             if t.isNorm {
                 (norms.pointer + offsets[t.offset]!).update(from: model.parameters.pointer + t.offset, count: t.count)
             } else {
-                let type = ExportType.q4_k_m.tensorType(name: t.ggufName, shape: t.shape, layers: config.layers)
-                let memory = UnsafeMutableRawPointer.allocate(byteCount: type.byteCount(elements: t.count)!, alignment: 64)
+                var type = ExportType.q4_k_m.tensorType(name: t.ggufName, shape: t.shape, layers: config.layers)
+                var memory = UnsafeMutableRawPointer.allocate(byteCount: type.byteCount(elements: t.count)!, alignment: 64)
                 Quantize.blocks(type, model.parameters.pointer + t.offset, count: t.count, into: memory)
+                if decoding && type == .q5_0 {
+                    // Q5_0's values (not fp32 quantized to Q8_0 directly, which would differ)
+                    let q5 = memory
+                    (memory, type) = (Q5_0AsQ8_0.reencoded(q5, elements: t.count), .q8_0)
+                    q5.deallocate()
+                }
                 owned.append(memory)
                 blocks[t.ggufName] = (type, UnsafeRawPointer(memory))
-            }
-        }
-        if decoding {
-            Self.reencodeQ5_0(&blocks, owned: &owned, layout: layout)
-            // the Q5_0 blocks quantized above are no longer referenced
-            let kept = Set(blocks.values.map(\.pointer))
-            owned.removeAll { memory in
-                if kept.contains(UnsafeRawPointer(memory)) { return false }
-                memory.deallocate()
-                return true
             }
         }
         ownedBlocks = owned
