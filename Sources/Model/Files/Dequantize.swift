@@ -53,16 +53,21 @@ public enum Dequantize {
     /// Element j uses the low nibble of qs[j] and bit j of qh; element j+16 the high nibble and bit j+16.
     static func q5_0(_ block: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>) {
         let d = halfToFloat(block.loadUnaligned(as: UInt16.self))
-        let qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
-        let qs = (block + 6).assumingMemoryBound(to: UInt8.self)
         for j in 0..<16 {
-            let h0 = UInt8(truncatingIfNeeded: ((qh >> UInt32(j)) << 4) & 0x10)
-            let h1 = UInt8(truncatingIfNeeded: (qh >> UInt32(j + 12)) & 0x10)
-            let x0 = Int32((qs[j] & 0x0F) | h0) - 16
-            let x1 = Int32((qs[j] >> 4) | h1) - 16
+            let (x0, x1) = q5_0Values(block, j)
             y[j] = Float(x0) * d
             y[j + 16] = Float(x1) * d
         }
+    }
+
+    /// Elements j and j + 16 (j < 16) of a Q5_0 block as q − 16, within −16…15.
+    @inline(__always)
+    static func q5_0Values(_ block: UnsafeRawPointer, _ j: Int) -> (Int8, Int8) {
+        let qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+        let qs = block.load(fromByteOffset: 6 + j, as: UInt8.self)
+        let h0 = UInt8(truncatingIfNeeded: ((qh >> UInt32(j)) << 4) & 0x10)
+        let h1 = UInt8(truncatingIfNeeded: (qh >> UInt32(j + 12)) & 0x10)
+        return (Int8((qs & 0x0F) | h0) - 16, Int8((qs >> 4) | h1) - 16)
     }
 
     /// The 6-bit scale and min of sub-block j of a K-quant block (ggml's get_scale_min_k4).

@@ -7,7 +7,7 @@
 // the same fp16 d; dequantized, the values are the same floats, and the two row-dot loops
 // perform the same operations in the same order (block scale factored out, the same lanes and
 // partial sums), so every product, logit and token is bit for bit the Q5_0 one
-// (QuantizedProjectionTests). Cost: 34 bytes instead of 22 per 32 weights (+23 MB for that
+// (Q5_0AsQ8_0Tests). Cost: 34 bytes instead of 22 per 32 weights (+23 MB for that
 // file). Training (QLoRA) keeps the file's blocks: its products go through sgemm on
 // dequantized rows, where the encoding makes no difference, and its memory is what QLoRA is for.
 
@@ -17,17 +17,8 @@ enum Q5_0AsQ8_0 {
         for b in 0..<blocks {
             let source = q5 + 22 * b, target = q8 + 34 * b
             target.copyMemory(from: source, byteCount: 2)  // d, unchanged
-            let qh = UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
-            let qs = (source + 6).assumingMemoryBound(to: UInt8.self)
             let values = (target + 2).assumingMemoryBound(to: Int8.self)
-            // element j: the low nibble of qs[j] and bit j of qh; element j + 16: the high
-            // nibble and bit j + 16 (ggml's layout, as Dequantize.q5_0 reads it)
-            for j in 0..<16 {
-                let low = Int16(qs[j] & 0x0F) | Int16((qh >> UInt32(j)) & 1) << 4
-                let high = Int16(qs[j] >> 4) | Int16((qh >> UInt32(j + 16)) & 1) << 4
-                values[j] = Int8(low - 16)
-                values[j + 16] = Int8(high - 16)
-            }
+            for j in 0..<16 { (values[j], values[j + 16]) = Dequantize.q5_0Values(source, j) }
         }
     }
 
