@@ -39,12 +39,14 @@ extension VectorKernels {
                 for r in rows { y[r] = dotQ5_0(w + r * rowBytes, x, blocks: blocks, table.baseAddress!) }
             }
         case .q6_K:
-            withUnsafeTemporaryAllocation(byteCount: 128, alignment: 32) { buffer in
+            withUnsafeTemporaryAllocation(byteCount: 128 + 64, alignment: 32) { buffer in
                 for r in rows { y[r] = dotQ6_K(w + r * rowBytes, x, blocks: blocks, UnsafeMutableRawPointer(buffer.baseAddress!)) }
             }
         case .q4_K:
             withBlockSums(x, inputs: inputs) { xSums in
-                for r in rows { y[r] = dotQ4_K(w + r * rowBytes, x, xSums, blocks: blocks) }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 8) { scales in
+                    for r in rows { y[r] = dotQ4_K(w + r * rowBytes, x, xSums, blocks: blocks, scales.baseAddress!) }
+                }
             }
         }
     }
@@ -89,28 +91,24 @@ extension VectorKernels {
         return sumOverBlocks(blocks, block)
     }
 
-    /// `xSums[j]`: Σ x over sub-block j (32 elements) of the whole row.
+    /// `xSums[j]`: Σ x over sub-block j (32 elements) of the whole row. `scales`: 8 floats of
+    /// scratch for a block's d·sc.
     @inline(__always)
     private static func dotQ4_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ xSums: UnsafePointer<Float>,
-                                blocks: Int) -> Float {
+                                blocks: Int, _ scales: UnsafeMutablePointer<Float>) -> Float {
         var low = SIMD8<Float>(), high = SIMD8<Float>(), minTerms = SIMD8<Float>()
         for b in 0..<blocks {
             let block = row + b * 144, xb = x + 256 * b
-            let d = half(block), dmin = half(block, 2)
-            let scales = (block + 4).assumingMemoryBound(to: UInt8.self)
-            var scaleLanes = SIMD8<Float>(), dMin = SIMD8<Float>()
-            for j in 0..<8 {
-                let (sc, m) = scaleMin(j, scales)
-                scaleLanes[j] = d * Float(sc)
-                dMin[j] = dmin * Float(m)
-            }
-            let dScale = scaleLanes
+            // the 8 scales and mins as vectors (the same products d·sc and dmin·m as one at a
+            // time), kept in memory so that each is then broadcast by a load, not a shuffle
+            let (sc, m) = scalesAndMins(block + 4)  // (DequantizeBlocks.swift)
+            let dMin = SIMD8<Float>(repeating: half(block, 2)) * float(widen(m))
+            store(SIMD8<Float>(repeating: half(block)) * float(widen(sc)), scales)
             // the min terms of all 8 sub-blocks at once: Σ_j (dmin · m_j) · Σ x over sub-block j
             minTerms.addProduct(dMin, load8(xSums + 8 * b))
             // sub-blocks 2p (low nibbles) and 2p + 1 (high nibbles) share 32 bytes; written out
-            // four times rather than looped, so the scales index registers, not memory. The sums
-            // go in and out as inout arguments and the scales are a constant: a local function
-            // that mutates or reads captured variables got a dynamic exclusivity check (a
+            // four times rather than looped. The sums go in and out as inout arguments: a local
+            // function that mutates captured variables got a dynamic exclusivity check (a
             // swift_beginAccess call) per use.
             @inline(__always) func pair(_ p: Int, _ low: inout SIMD8<Float>, _ high: inout SIMD8<Float>) {
                 let q = block + 16 + 32 * p, xp = xb + 64 * p
@@ -119,26 +117,31 @@ extension VectorKernels {
                     + twoProducts(float(a2 & 0x0F), load8(xp + 16), float(a3 & 0x0F), load8(xp + 24))
                 let hi = twoProducts(float(a0 &>> 4), load8(xp + 32), float(a1 &>> 4), load8(xp + 40))
                     + twoProducts(float(a2 &>> 4), load8(xp + 48), float(a3 &>> 4), load8(xp + 56))
-                low.addProduct(lo, SIMD8<Float>(repeating: dScale[2 * p]))
-                high.addProduct(hi, SIMD8<Float>(repeating: dScale[2 * p + 1]))
+                low.addProduct(lo, SIMD8<Float>(repeating: scales[2 * p]))
+                high.addProduct(hi, SIMD8<Float>(repeating: scales[2 * p + 1]))
             }
             pair(0, &low, &high); pair(1, &low, &high); pair(2, &low, &high); pair(3, &low, &high)
         }
         return (low + high).sum() - minTerms.sum()
     }
 
-    /// `q`: 128 bytes of scratch for a half block's values (q6TimesFour).
+    /// `q`: 128 bytes of scratch for a half block's values (q6TimesFour), then 16 floats for the
+    /// block's scales.
     @inline(__always)
     private static func dotQ6_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int, _ q: UnsafeMutableRawPointer) -> Float {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
+        let scales = (q + 128).assumingMemoryBound(to: Float.self)
         // the sums as inout arguments, not captured (see dotQ4_K)
         @inline(__always) func block(_ b: Int, _ s0: inout SIMD8<Float>, _ s1: inout SIMD8<Float>) {
             let block = row + b * 210
             // (d · scale) / 4 exactly: the bytes hold 4·(q − 32), so every sum below is 4 times
-            // that of the values, exactly, and the product with the scale the same
-            let quarterD = half(block, 208) * 0.25
+            // that of the values, exactly, and the product with the scale the same. All 16 as
+            // vectors, kept in memory so that each is then broadcast by a load.
+            let quarterD = SIMD8<Float>(repeating: half(block, 208) * 0.25)
+            store(quarterD * float(block.loadUnaligned(fromByteOffset: 192, as: SIMD8<Int8>.self)), scales)
+            store(quarterD * float(block.loadUnaligned(fromByteOffset: 200, as: SIMD8<Int8>.self)), scales + 8)
             for h in 0..<2 {
-                let sc = (block + 192 + 8 * h).assumingMemoryBound(to: Int8.self)
+                let sc = scales + 8 * h
                 let xh = x + 256 * b + 128 * h
                 q6TimesFour(block + 64 * h, block + 128 + 32 * h, into: q)
                 // 16 elements share a scale: l in 16·g ..< 16·g + 16 of each quarter (q1…q4).
@@ -148,10 +151,10 @@ extension VectorKernels {
                     let q2 = twoProducts(float8(q, 32 + l), load8(xh + 32 + l), float8(q, 40 + l), load8(xh + 40 + l))
                     let q3 = twoProducts(float8(q, 64 + l), load8(xh + 64 + l), float8(q, 72 + l), load8(xh + 72 + l))
                     let q4 = twoProducts(float8(q, 96 + l), load8(xh + 96 + l), float8(q, 104 + l), load8(xh + 104 + l))
-                    s0.addProduct(q1, SIMD8<Float>(repeating: quarterD * Float(sc[g])))
-                    s1.addProduct(q2, SIMD8<Float>(repeating: quarterD * Float(sc[g + 2])))
-                    s0.addProduct(q3, SIMD8<Float>(repeating: quarterD * Float(sc[g + 4])))
-                    s1.addProduct(q4, SIMD8<Float>(repeating: quarterD * Float(sc[g + 6])))
+                    s0.addProduct(q1, SIMD8<Float>(repeating: sc[g]))
+                    s1.addProduct(q2, SIMD8<Float>(repeating: sc[g + 2]))
+                    s0.addProduct(q3, SIMD8<Float>(repeating: sc[g + 4]))
+                    s1.addProduct(q4, SIMD8<Float>(repeating: sc[g + 6]))
                 }
             }
         }

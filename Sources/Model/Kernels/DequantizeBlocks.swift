@@ -38,29 +38,39 @@ extension VectorKernels {
     /// Q4_K, 144 bytes per 256 elements: 8 sub-blocks of 32, y = (d · scale) · q − dmin · min.
     @inline(never)
     public static func dequantizeQ4_K(_ x: UnsafeRawPointer, blocks: Int, into y: UnsafeMutablePointer<Float>) {
-        for b in 0..<blocks {
-            let block = x + b * 144, out = y + b * 256
-            let d = half(block), dmin = half(block, 2)
-            let scales = (block + 4).assumingMemoryBound(to: UInt8.self)
-            for pair in 0..<4 {
-                let (sc1, m1) = scaleMin(2 * pair, scales)
-                let (sc2, m2) = scaleMin(2 * pair + 1, scales)
-                let d1 = SIMD8<Float>(repeating: d * Float(sc1)), min1 = SIMD8<Float>(repeating: dmin * Float(m1))
-                let d2 = SIMD8<Float>(repeating: d * Float(sc2)), min2 = SIMD8<Float>(repeating: dmin * Float(m2))
-                for k in 0..<4 {
-                    let q = bytes8(block, 16 + 32 * pair + 8 * k)
-                    store(d1 * float(q & 0x0F) - min1, out + 64 * pair + 8 * k)
-                    store(d2 * float(q &>> 4) - min2, out + 64 * pair + 32 + 8 * k)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 16) { buffer in
+            let scales = buffer.baseAddress!, mins = scales + 8
+            for b in 0..<blocks {
+                let block = x + b * 144, out = y + b * 256
+                // d · sc and dmin · m of the 8 sub-blocks, each then broadcast by a load
+                let (sc, m) = scalesAndMins(block + 4)
+                store(SIMD8<Float>(repeating: half(block)) * float(widen(sc)), scales)
+                store(SIMD8<Float>(repeating: half(block, 2)) * float(widen(m)), mins)
+                for pair in 0..<4 {
+                    let d1 = SIMD8<Float>(repeating: scales[2 * pair]), min1 = SIMD8<Float>(repeating: mins[2 * pair])
+                    let d2 = SIMD8<Float>(repeating: scales[2 * pair + 1]), min2 = SIMD8<Float>(repeating: mins[2 * pair + 1])
+                    for k in 0..<4 {
+                        let q = bytes8(block, 16 + 32 * pair + 8 * k)
+                        store(d1 * float(q & 0x0F) - min1, out + 64 * pair + 8 * k)
+                        store(d2 * float(q &>> 4) - min2, out + 64 * pair + 32 + 8 * k)
+                    }
                 }
             }
         }
     }
 
-    /// The 6-bit scale and min of sub-block j of a K-quant block (ggml's get_scale_min_k4).
+    /// A K-quant block's 12 bytes of 6-bit scales and mins as 8 bytes each: ggml's
+    /// get_scale_min_k4 for sub-blocks j = 0…7, on 32-bit words as ggml's vec_dot does it.
+    /// Sub-blocks 0–3 keep their low 6 bits in bytes 0–3 (scales) and 4–7 (mins); sub-blocks 4–7
+    /// have their low 4 bits in bytes 8–11 and their top 2 bits in the top bits of bytes 0–3 and 4–7.
     @inline(__always)
-    static func scaleMin(_ j: Int, _ q: UnsafePointer<UInt8>) -> (UInt8, UInt8) {
-        if j < 4 { return (q[j] & 63, q[j + 4] & 63) }
-        return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
+    static func scalesAndMins(_ q: UnsafeRawPointer) -> (SIMD8<UInt8>, SIMD8<UInt8>) {
+        let w0 = UInt32(littleEndian: q.loadUnaligned(as: UInt32.self))
+        let w1 = UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        let w2 = UInt32(littleEndian: q.loadUnaligned(fromByteOffset: 8, as: UInt32.self))
+        let sc = UInt64(w0 & 0x3F3F_3F3F) | UInt64((w2 & 0x0F0F_0F0F) | ((w0 >> 6) & 0x0303_0303) << 4) << 32
+        let m = UInt64(w1 & 0x3F3F_3F3F) | UInt64(((w2 >> 4) & 0x0F0F_0F0F) | ((w1 >> 6) & 0x0303_0303) << 4) << 32
+        return (unsafeBitCast(sc.littleEndian, to: SIMD8<UInt8>.self), unsafeBitCast(m.littleEndian, to: SIMD8<UInt8>.self))
     }
 
     /// Q6_K, 210 bytes per 256 elements: 6-bit q (4 low bits in ql, 2 high in qh) minus 32, times
