@@ -41,38 +41,9 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        // Ctrl-C or a kill while writing: remove the half-written temporary output, then exit.
-        // Every stderr line goes through `stderrLock`; whoever writes the last line (the
-        // handler's message, or an error) keeps it until the process ends, so nothing follows.
-        let temporaries = ModelExport.temporaryPaths(for: output)
-        let stderrLock = NSLock()
-        var finished = false  // the output is complete (renamed into place): nothing to take back
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                for path in temporaries { try? FileManager.default.removeItem(atPath: path) }
-                stderrLock.lock()
-                if !finished { FileHandle.standardError.write(Data("ft-dist: export interrupted; nothing was written\n".utf8)) }
-                Foundation.exit(128 + sig)
-            }
-            source.resume()
-            sources.append(source)
-        }
-        defer { sources.forEach { $0.cancel() } }
-        try runReportingErrors {
-            do {
-                let request = ModelExport.Request(source: source, format: to, type: type, merge: merge, output: output, name: name)
-                let summary = try ModelExport.run(request) { line in
-                    stderrLock.withLock { FileHandle.standardError.write(Data("[export] \(line)\n".utf8)) }
-                }
-                stderrLock.withLock { finished = true }
-                print(summary)
-            } catch {
-                stderrLock.lock()  // the error line is the last one
-                throw error
-            }
+        try writingOutput(command: "export", temporaries: ModelExport.temporaryPaths(for: output)) { log in
+            let request = ModelExport.Request(source: source, format: to, type: type, merge: merge, output: output, name: name)
+            print(try ModelExport.run(request, log: log))
         }
     }
 }

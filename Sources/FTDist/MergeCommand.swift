@@ -16,8 +16,8 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runReportingErrors {
-            FileHandle.standardError.write(Data((try AdapterMerge.merge(checkpoint: checkpoint, output: output) + "\n").utf8))
+        try writingOutput(command: "merge", temporaries: AdapterMerge.temporaryPaths(for: output)) { log in
+            log(try AdapterMerge.merge(checkpoint: checkpoint, output: output))
         }
     }
 }

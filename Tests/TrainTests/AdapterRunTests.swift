@@ -33,6 +33,33 @@ final class AdapterRunTests: XCTestCase {
         }
     }
 
+    /// Ctrl-C while `merge` writes (the real base: seconds of writing) removes the half-written
+    /// directory and says so, as `export` does; nothing is left under the output's name.
+    func testAnInterruptedMergeLeavesNothingBehind() throws {
+        let dir = try temporaryDirectory("merge-interrupt")
+        let checkpoint = try TinyRun.checkpoint(model: TestPaths.modelPath, output: dir.appendingPathComponent("run"), steps: 1,
+                                                extra: ["--method", "lora", "--lora-rank", "1", "--lora-targets", "q_proj"])
+        let merged = dir.appendingPathComponent("merged")
+        func temporaries() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasPrefix(".tmp-") } }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.binary)
+        p.arguments = ["merge", checkpoint, "--output", merged.path]
+        let stderr = Pipe()
+        p.standardError = stderr
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(300)
+        while temporaries().isEmpty && p.isRunning && Date() < deadline { usleep(2_000) }
+        XCTAssertFalse(temporaries().isEmpty, "the merge should be writing its temporary directory")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let message = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(p.terminationStatus, 128 + SIGINT, message)
+        XCTAssertTrue(message.contains("ft-dist: merge interrupted; nothing was written"), message)
+        XCTAssertEqual(temporaries(), [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: merged.path))
+    }
+
     func testResumeIsBitIdentical() throws {
         let dir = try temporaryDirectory("adapters-resume")
         let model = try TinyGemma.write(to: dir.appendingPathComponent("tiny-q8.gguf").path, quantized: true)
@@ -163,7 +190,8 @@ final class AdapterRunTests: XCTestCase {
         try JSONSerialization.data(withJSONObject: d).write(to: config)
         r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "lora", "--max-steps", "3", "--resume", "latest"] + Self.adapterFlags)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("adapter_config.json disagrees with trainer_state.json"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("adapter_config.json disagrees with trainer_state.json (lora_alpha 64.0 there, 16.0 in training)"),
+                      r.stderr)
     }
 
     /// Bad adapter flags and a base QLoRA cannot keep quantized: one message naming the flag or

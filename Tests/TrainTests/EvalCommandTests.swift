@@ -40,6 +40,19 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("not a GGUF file"), r.stderr)
 
+        // without its optimizer file (only resuming needs the moments) the checkpoint still
+        // evaluates, with model.safetensors' norms, and says so: the same predictions here
+        let lean = dir.appendingPathComponent("lean").path
+        try FileManager.default.copyItem(atPath: checkpoint, toPath: lean)
+        try FileManager.default.removeItem(atPath: lean + "/optimizer.safetensors")
+        let leanOut = dir.appendingPathComponent("lean-report")
+        r = try Launch.ftdist(["eval", "--model", lean, "--data", TestPaths.dataDir.path, "--split", csv.path,
+                               "--output", leanOut.path, "--max-new-tokens", "4"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(lean)/optimizer.safetensors is missing"), r.stderr)
+        let leanPredictions = try String(contentsOf: leanOut.appendingPathComponent("predictions.jsonl"), encoding: .utf8)
+        XCTAssertEqual(leanPredictions.split(separator: "\n").sorted(), predictions.split(separator: "\n").sorted())
+
         // damage the weights: the checkpoint's checksum catches it
         let handle = try FileHandle(forUpdating: URL(fileURLWithPath: checkpoint + "/model.safetensors"))
         try handle.seek(toOffset: try handle.seekToEnd() - 4096)  // inside the tensor data

@@ -135,6 +135,16 @@ final class ExportCommandTests: XCTestCase {
         try refused([model, "--output", dangling.path], "exists already (a symbolic link)")
         try FileManager.default.removeItem(at: dangling)
         try refused([model, "--output", dir.path + "/trail/"], "ends in /")
+        // a write that fails (a file-size limit stands in for a full disk): the output named,
+        // the system's reason, nothing left — as a GGUF and as an HF directory
+        for (format, output, file) in [("gguf", out, out), ("hf", dir.appendingPathComponent("hf").path, dir.appendingPathComponent("hf/model.safetensors").path)] {
+            let r = try Launch.run("/bin/sh", ["-c", "ulimit -f 8; trap '' XFSZ; exec \"$0\" \"$@\"", TestPaths.binary,
+                                               "export", model, "--to", format, "--output", output], timeout: 600)
+            XCTAssertNotEqual(r.status, 0, format)
+            XCTAssertTrue(r.stderr.contains("\(file): cannot write: File too large"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: output), format)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasPrefix(".") }, [], format)
+        }
         // an export that cannot hold the weights: F16 ends at 65,504
         let big = try TinyGemma.write(to: dir.appendingPathComponent("big.gguf").path) { t, values in
             if t.hfName == "model.layers.0.mlp.down_proj.weight" { values[3] = 1e5 }

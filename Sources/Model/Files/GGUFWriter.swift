@@ -87,8 +87,7 @@ public struct GGUFWriter {
             try handle.synchronize()
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            if let e = error as? ModelFileError { throw e }
-            throw ModelFileError(file: path, "cannot write: \(error.localizedDescription)")
+            throw ModelFileError.cannotWrite(path, error)
         }
         // link() never replaces: a file that appeared at `path` meanwhile is kept, not overwritten
         guard replace ? rename(temporary, path) == 0 : link(temporary, path) == 0 else {

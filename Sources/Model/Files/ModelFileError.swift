@@ -1,3 +1,5 @@
+import Foundation
+
 /// Any problem with a model file: names the file and what is wrong.
 public struct ModelFileError: Error, CustomStringConvertible, Equatable {
     public var file: String
@@ -15,5 +17,23 @@ public struct ModelFileError: Error, CustomStringConvertible, Equatable {
         for i in 0..<count where !p[i].isFinite {
             throw ModelFileError(file: file, "tensor \(tensor) holds a non-finite value (\(p[i]) at element \(i))")
         }
+    }
+
+    /// A failed write of `file`, with the system's reason (Foundation's file errors carry it as
+    /// their underlying POSIX error and otherwise print as "error 512").
+    public static func cannotWrite(_ file: String, _ error: Error) -> ModelFileError {
+        if let e = error as? ModelFileError { return e }
+        return ModelFileError(file: file, "cannot write: \(systemReason(error))")
+    }
+
+    /// What the system said: strerror of a POSIX error, direct or underlying, else the
+    /// error's own description.
+    public static func systemReason(_ error: Error) -> String {
+        let ns = error as NSError
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return ns.domain == NSCocoaErrorDomain ? ns.localizedDescription : "\(error)"
     }
 }

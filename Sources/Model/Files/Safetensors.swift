@@ -35,26 +35,30 @@ public enum Safetensors {
             throw ModelFileError(file: path, "cannot create the file")
         }
         defer { try? out.close() }
-        var length = UInt64(json.count).littleEndian
-        try out.write(contentsOf: Data(bytes: &length, count: 8))
-        try out.write(contentsOf: json)
-        let chunk = 1 << 22
-        var staging = [Float](repeating: 0, count: chunk)
-        for e in entries {
-            var done = 0
-            while done < e.count {
-                let n = min(chunk, e.count - done)
-                if e.offset == 0 {
-                    try out.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: e.source + done),
-                                                   count: n * 4, deallocator: .none))
-                } else {
-                    for i in 0..<n { staging[i] = e.source[done + i] + e.offset }
-                    try staging.withUnsafeBytes { try out.write(contentsOf: Data($0.prefix(n * 4))) }
+        do {
+            var length = UInt64(json.count).littleEndian
+            try out.write(contentsOf: Data(bytes: &length, count: 8))
+            try out.write(contentsOf: json)
+            let chunk = 1 << 22
+            var staging = [Float](repeating: 0, count: chunk)
+            for e in entries {
+                var done = 0
+                while done < e.count {
+                    let n = min(chunk, e.count - done)
+                    if e.offset == 0 {
+                        try out.write(contentsOf: Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: e.source + done),
+                                                       count: n * 4, deallocator: .none))
+                    } else {
+                        for i in 0..<n { staging[i] = e.source[done + i] + e.offset }
+                        try staging.withUnsafeBytes { try out.write(contentsOf: Data($0.prefix(n * 4))) }
+                    }
+                    done += n
                 }
-                done += n
             }
+            try out.synchronize()
+        } catch {
+            throw ModelFileError.cannotWrite(path, error)
         }
-        try out.synchronize()
     }
 
     /// A memory-mapped safetensors file with its validated header.

@@ -153,10 +153,15 @@ public enum Checkpoint {
             // eval and export read adapter_config.json, resume the run's options: they must agree
             let written = try PeftAdapterFiles.readConfig(directory: directory).lora
             let trained = state.options.lora
-            guard written.rank == trained.rank, written.alpha == trained.alpha, written.rsLoRA == trained.rsLoRA,
-                  written.targets == trained.targets else {
+            // the fields that differ, under peft's names
+            let differences = [("r", "\(written.rank)", "\(trained.rank)"), ("lora_alpha", "\(written.alpha)", "\(trained.alpha)"),
+                               ("use_rslora", "\(written.rsLoRA)", "\(trained.rsLoRA)"),
+                               ("target_modules", written.targets.map(\.module).joined(separator: ","),
+                                trained.targets.map(\.module).joined(separator: ","))]
+                .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) there, \($0.2) in training" }
+            guard differences.isEmpty else {
                 throw MessageError("\(directory)/\(PeftAdapterFiles.configFile) disagrees with \(RunFiles.checkpointState) "
-                    + "(rank \(written.rank) vs \(trained.rank), alpha \(written.alpha) vs \(trained.alpha)): edited or damaged checkpoint")
+                    + "(\(differences.joined(separator: "; "))): edited or damaged checkpoint")
             }
             try PeftAdapterFiles.readWeights(directory: directory, into: trainable)
         }

@@ -32,7 +32,12 @@ public struct CheckpointState: Codable {
     public static func read(directory: String) throws -> CheckpointState {
         let url = URL(fileURLWithPath: directory).appendingPathComponent(fileName)
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw MessageError("\(directory): not a complete checkpoint (no \(fileName))")
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir) else {
+                throw MessageError("\(directory): no such checkpoint directory")
+            }
+            throw MessageError(isDir.boolValue ? "\(directory): not a complete checkpoint (no \(fileName))"
+                                                : "\(directory) is a file, not a checkpoint directory")
         }
         do {
             return try JSONDecoder().decode(CheckpointState.self, from: data)

@@ -26,8 +26,9 @@ public struct LoadedModel {
 public enum ModelSource {
     /// `weights`: fp32 (the default) or kept in quantized blocks (InferenceWeights); an
     /// adapter checkpoint trained with --method qlora always keeps its base quantized.
-    /// `announce`: say on stderr which base a peft adapter directory goes with (false on every
-    /// MPI rank but the first, so the note appears once).
+    /// `announce`: say on stderr which base a peft adapter directory goes with, or that a full
+    /// checkpoint lacks its optimizer file (false on every MPI rank but the first, so a note
+    /// appears once).
     public static func load(_ path: String, tokenizerGGUF: String? = nil, weights kind: InferenceWeights = .fp32,
                             announce: Bool = true) throws -> LoadedModel {
         var isDir: ObjCBool = false
@@ -48,14 +49,25 @@ public enum ModelSource {
             return try loadAdapters(path, state: state, template: template, tokenizerGGUF: tokenizerGGUF, kind: kind, announce: announce)
         }
         let model = try GemmaModel(hfDirectory: path)
-        // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an error
+        // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an
+        // error. Without its optimizer file (deleted to save 2 GB: only resuming needs the
+        // moments) the norms are model.safetensors' g − 1 + 1, as transformers reads them:
+        // within an ulp of the trained ones, and the checksum cannot be checked.
         if let state {
-            let optimizer = try Safetensors.File(path: path + "/" + Checkpoint.optimizerFile)
-            try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: optimizer,
-                                             expectedChecksum: state.parameterChecksum, directory: path)
+            let optimizerPath = path + "/" + Checkpoint.optimizerFile
+            if FileManager.default.fileExists(atPath: optimizerPath) {
+                try Checkpoint.restoreExactNorms(model.layout.tensors, of: model.parameters, from: try Safetensors.File(path: optimizerPath),
+                                                 expectedChecksum: state.parameterChecksum, directory: path)
+            } else if announce {
+                FileHandle.standardError.write(Data(("note: \(optimizerPath) is missing: the norm weights come from model.safetensors "
+                    + "(within an ulp of the trained ones) and the checkpoint's checksum is not checked\n").utf8))
+            }
         }
         // the directory's own tokenizer (an HF model, a recent checkpoint), else the GGUF it came from
         let source = tokenizerGGUF ?? (TokenizerVocabulary.isPresent(inHFDirectory: path) ? path : tokenizerSource(checkpoint: path, state: state))
+        if source != path && tokenizerGGUF == nil && announce {
+            FileHandle.standardError.write(Data("note: \(path) holds no tokenizer files; the tokenizer comes from \(source)\n".utf8))
+        }
         let tokenizer = try ModelFile(path: source).tokenizer()
         guard tokenizer.vocabularySize == model.config.vocabSize else {
             throw ModelFileError(file: source, "its vocabulary (\(tokenizer.vocabularySize)) does not fit the model (\(model.config.vocabSize))")

@@ -7,6 +7,9 @@ import Report
 /// without peft, plus merged_from.json (the base GGUF, whose tokenizer ft-dist uses). Written
 /// under a temporary name and renamed when complete.
 public enum AdapterMerge {
+    /// Where a merge into `output` writes before the rename (what an interrupted merge removes).
+    public static func temporaryPaths(for output: String) -> [String] { [HFDirectoryOutput.temporaryPath(for: output)] }
+
     @discardableResult
     public static func merge(checkpoint path: String, output: String) throws -> String {
         guard FileManager.default.fileExists(atPath: path) else { throw MessageError("\(path) does not exist") }

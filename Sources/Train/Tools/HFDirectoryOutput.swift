@@ -28,6 +28,10 @@ enum HFDirectoryOutput {
             }
         } catch {
             try? fm.removeItem(at: tmp)
+            // a file that failed inside the temporary directory: name it as the output's
+            if let e = error as? ModelFileError, e.file.hasPrefix(tmp.path + "/") {
+                throw ModelFileError(file: output + e.file.dropFirst(tmp.path.count), e.message + " (nothing was written)")
+            }
             throw error
         }
     }

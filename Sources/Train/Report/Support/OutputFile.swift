@@ -57,7 +57,12 @@ public enum OutputFile {
         } catch {
             try? handle.close()
             unlink(temporary)
-            throw error
+            if error is MessageError { throw error }
+            // Foundation's write errors name no file: say which, and what the system said
+            let ns = error as NSError
+            let posix = ns.domain == NSPOSIXErrorDomain ? ns : ns.userInfo[NSUnderlyingErrorKey] as? NSError
+            let reason = posix.map { String(cString: strerror(Int32($0.code))) } ?? "\(error)"
+            throw MessageError("\(path): cannot write: \(reason)")
         }
     }
 
