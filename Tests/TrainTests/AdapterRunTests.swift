@@ -192,6 +192,14 @@ final class AdapterRunTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertTrue(r.stderr.contains("adapter_config.json disagrees with trainer_state.json (lora_alpha 64.0 there, 16.0 in training)"),
                       r.stderr)
+        // the alpha put back, one target fewer
+        d["lora_alpha"] = 16
+        d["target_modules"] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"]
+        try JSONSerialization.data(withJSONObject: d).write(to: config)
+        r = try TinyRun.train(ranks: 1, output: run, model: model, extra: ["--method", "lora", "--max-steps", "3", "--resume", "latest"] + Self.adapterFlags)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("(target_modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj there, "
+                                        + "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj in training)"), r.stderr)
     }
 
     /// Bad adapter flags and a base QLoRA cannot keep quantized: one message naming the flag or

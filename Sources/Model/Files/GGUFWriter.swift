@@ -90,7 +90,7 @@ public struct GGUFWriter {
             throw ModelFileError.cannotWrite(path, error)
         }
         // link() never replaces: a file that appeared at `path` meanwhile is kept, not overwritten
-        guard replace ? rename(temporary, path) == 0 : link(temporary, path) == 0 else {
+        guard OutputCommit.shared.commit({ replace ? rename(temporary, path) == 0 : link(temporary, path) == 0 }) else {
             let reason = errno == EEXIST ? "it exists already (created while this file was written)" : String(cString: strerror(errno))
             try? FileManager.default.removeItem(atPath: temporary)
             throw ModelFileError(file: path, "cannot write: \(reason)")

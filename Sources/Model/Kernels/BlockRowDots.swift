@@ -130,7 +130,7 @@ extension VectorKernels {
     @inline(__always)
     private static func dotQ6_K(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, blocks: Int, _ q: UnsafeMutableRawPointer) -> Float {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
-        let scales = (q + 128).assumingMemoryBound(to: Float.self)
+        let scales = (q + 128).bindMemory(to: Float.self, capacity: 16)
         // the sums as inout arguments, not captured (see dotQ4_K)
         @inline(__always) func block(_ b: Int, _ s0: inout SIMD8<Float>, _ s1: inout SIMD8<Float>) {
             let block = row + b * 210

@@ -156,8 +156,8 @@ public enum Checkpoint {
             // the fields that differ, under peft's names
             let differences = [("r", "\(written.rank)", "\(trained.rank)"), ("lora_alpha", "\(written.alpha)", "\(trained.alpha)"),
                                ("use_rslora", "\(written.rsLoRA)", "\(trained.rsLoRA)"),
-                               ("target_modules", written.targets.map(\.module).joined(separator: ","),
-                                trained.targets.map(\.module).joined(separator: ","))]
+                               ("target_modules", written.targets.map(\.rawValue).joined(separator: ","),
+                                trained.targets.map(\.rawValue).joined(separator: ","))]
                 .filter { $0.1 != $0.2 }.map { "\($0.0) \($0.1) there, \($0.2) in training" }
             guard differences.isEmpty else {
                 throw MessageError("\(directory)/\(PeftAdapterFiles.configFile) disagrees with \(RunFiles.checkpointState) "

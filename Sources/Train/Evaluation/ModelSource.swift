@@ -51,8 +51,8 @@ public enum ModelSource {
         let model = try GemmaModel(hfDirectory: path)
         // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an
         // error. Without its optimizer file (deleted to save 2 GB: only resuming needs the
-        // moments) the norms are model.safetensors' g − 1 + 1, as transformers reads them:
-        // within an ulp of the trained ones, and the checksum cannot be checked.
+        // moments) the norms are model.safetensors' g − 1 + 1, as transformers reads them (exact
+        // for g ≥ 0.5, otherwise off by the rounding of g − 1: ≤ 2⁻²⁴ for |g| ≤ 1), and the checksum cannot be checked.
         if let state {
             let optimizerPath = path + "/" + Checkpoint.optimizerFile
             if FileManager.default.fileExists(atPath: optimizerPath) {
@@ -60,7 +60,7 @@ public enum ModelSource {
                                                  expectedChecksum: state.parameterChecksum, directory: path)
             } else if announce {
                 FileHandle.standardError.write(Data(("note: \(optimizerPath) is missing: the norm weights come from model.safetensors "
-                    + "(within an ulp of the trained ones) and the checkpoint's checksum is not checked\n").utf8))
+                    + "(g − 1 + 1: exact for g ≥ 0.5, else off by the rounding of g − 1) and the checkpoint's checksum is not checked\n").utf8))
             }
         }
         // the directory's own tokenizer (an HF model, a recent checkpoint), else the GGUF it came from

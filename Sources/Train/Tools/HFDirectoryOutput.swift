@@ -19,18 +19,25 @@ enum HFDirectoryOutput {
             try tokenizer.write(to: tmp)
             if let mergedFrom { try JSONEncoder().encode(mergedFrom).write(to: tmp.appendingPathComponent(MergedSource.fileName)) }
             // rename() replaces only an empty directory; a file or a filled one at `output` stays
-            var info = stat()
-            guard lstat(output, &info) != 0 else {
-                throw MessageError("--output \(output) appeared while the model was written; it is left as it is, nothing was written")
-            }
-            guard rename(tmp.path, output) == 0 else {
-                throw MessageError("cannot rename \(tmp.path) to \(output): \(String(cString: strerror(errno)))")
+            try OutputCommit.shared.commit {
+                var info = stat()
+                guard lstat(output, &info) != 0 else {
+                    throw MessageError("--output \(output) appeared while the model was written; it is left as it is, nothing was written")
+                }
+                guard rename(tmp.path, output) == 0 else {
+                    throw MessageError("cannot rename \(tmp.path) to \(output): \(String(cString: strerror(errno)))")
+                }
             }
         } catch {
             try? fm.removeItem(at: tmp)
-            // a file that failed inside the temporary directory: name it as the output's
-            if let e = error as? ModelFileError, e.file.hasPrefix(tmp.path + "/") {
-                throw ModelFileError(file: output + e.file.dropFirst(tmp.path.count), e.message + " (nothing was written)")
+            // a file that failed inside the temporary directory: named as the output's file
+            func shown(_ file: String) -> String? {
+                file.hasPrefix(tmp.path + "/") ? URL(fileURLWithPath: output).appendingPathComponent(String(file.dropFirst(tmp.path.count + 1))).path : nil
+            }
+            if let e = error as? ModelFileError, let file = shown(e.file) { throw ModelFileError(file: file, e.message + " (nothing was written)") }
+            let ns = error as NSError
+            if let file = (ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path).flatMap(shown) {
+                throw ModelFileError(file: file, "cannot write: \(ModelFileError.systemReason(error)) (nothing was written)")
             }
             throw error
         }

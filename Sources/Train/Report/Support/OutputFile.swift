@@ -57,12 +57,12 @@ public enum OutputFile {
         } catch {
             try? handle.close()
             unlink(temporary)
-            if error is MessageError { throw error }
             // Foundation's write errors name no file: say which, and what the system said
+            // (anything else — the body's own errors — goes on as it is)
             let ns = error as NSError
+            guard ns.domain == NSPOSIXErrorDomain || ns.domain == NSCocoaErrorDomain else { throw error }
             let posix = ns.domain == NSPOSIXErrorDomain ? ns : ns.userInfo[NSUnderlyingErrorKey] as? NSError
-            let reason = posix.map { String(cString: strerror(Int32($0.code))) } ?? "\(error)"
-            throw MessageError("\(path): cannot write: \(reason)")
+            throw MessageError("\(path): cannot write: \(posix.map { String(cString: strerror(Int32($0.code))) } ?? ns.localizedDescription)")
         }
     }
 
