@@ -541,6 +541,18 @@ final class GGUFReaderTests: XCTestCase {
         let empty = path("empty.gguf")
         GGUFTestFiles.write([], to: empty)
         assertModelFileError(empty, ["file is empty"]) { try load(empty) }
+        // a named pipe nobody writes to: refused at once, not waited on (on a thread, so that a
+        // regression fails here instead of hanging the suite)
+        let fifo = path("pipe.gguf")
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        final class Outcome: @unchecked Sendable { var message = "" }
+        let outcome = Outcome(), done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do { _ = try ModelFile(path: fifo) } catch { outcome.message = "\(error)" }
+            done.signal()
+        }
+        XCTAssertEqual(done.wait(timeout: .now() + 20), .success, "opening a FIFO must not wait for a writer")
+        XCTAssertTrue(outcome.message.contains("\(fifo): not a regular file"), outcome.message)
     }
 
     func testWriterIsAtomic() throws {

@@ -181,7 +181,8 @@ final class FileMapping {
     let bytes: UnsafeRawBufferPointer
 
     init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO without a writer is refused below instead of waited on
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw ModelFileError(file: path, "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var st = stat()
