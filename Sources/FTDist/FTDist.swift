@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Model
 import Report
 import Train
 
@@ -52,10 +53,7 @@ func fflushStdout() { fflush(stdout) }
 func describe(_ error: Error) -> String {
     let ns = error as NSError
     guard ns.domain == NSCocoaErrorDomain else { return "\(error)" }
-    var reason = ns.localizedDescription
-    if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
-        reason = String(cString: strerror(Int32(posix.code)))
-    }
+    let reason = ModelFileError.systemReason(error)
     let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
     return path.map { "\($0): \(reason)" } ?? reason
 }

@@ -51,8 +51,9 @@ public enum ModelSource {
         let model = try GemmaModel(hfDirectory: path)
         // an ft-dist checkpoint carries the exact norms and a checksum: a damaged file is an
         // error. Without its optimizer file (deleted to save 2 GB: only resuming needs the
-        // moments) the norms are model.safetensors' g − 1 + 1, as transformers reads them (exact
-        // for g ≥ 0.5, otherwise off by the rounding of g − 1: ≤ 2⁻²⁴ for |g| ≤ 1), and the checksum cannot be checked.
+        // moments) the norms are model.safetensors' g − 1 + 1, as transformers reads them
+        // (exact for g ≥ 0.5, otherwise off by the rounding of g − 1: ≤ 2⁻²⁴ for |g| ≤ 1), and
+        // the checksum cannot be checked.
         if let state {
             let optimizerPath = path + "/" + Checkpoint.optimizerFile
             if FileManager.default.fileExists(atPath: optimizerPath) {
