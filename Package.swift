@@ -9,10 +9,14 @@ import PackageDescription
 // ModelKernels (Sources/Model/Kernels): inference's inner loops over ggml blocks, compiled for
 // AVX2 + FMA + F16C on x86-64 — the only module with CPU flags beyond baseline x86-64. Model calls
 // it only when the CPU has them (VectorKernels.available) and otherwise runs its scalar code.
+// KernelsInC (Sources/Model/KernelsInC): the loops Swift cannot express (a software prefetch, AVX2's
+// byte multiply-adds), in C with the same flags; ModelKernels wraps them.
 #if arch(x86_64)
 let vectorFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-mavx2", "-Xcc", "-mfma", "-Xcc", "-mf16c"])]
+let vectorCFlags: [CSetting] = [.unsafeFlags(["-mavx2", "-mfma", "-mf16c"])]
 #else
 let vectorFlags: [SwiftSetting] = []
+let vectorCFlags: [CSetting] = []
 #endif
 
 let package = Package(
@@ -31,8 +35,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Distributed", dependencies: ["CMPI"]),
-        .target(name: "ModelKernels", path: "Sources/Model/Kernels", swiftSettings: vectorFlags),
-        .target(name: "Model", dependencies: ["CBLAS", "ModelKernels"], exclude: ["Kernels"]),
+        .target(name: "KernelsInC", path: "Sources/Model/KernelsInC", cSettings: vectorCFlags),
+        .target(name: "ModelKernels", dependencies: ["KernelsInC"], path: "Sources/Model/Kernels", swiftSettings: vectorFlags),
+        .target(name: "Model", dependencies: ["CBLAS", "ModelKernels"], exclude: ["Kernels", "KernelsInC"]),
         .target(name: "Report", path: "Sources/Train/Report"),
         .target(name: "Train", dependencies: ["Model", "Distributed", "Report"], exclude: ["Report"]),
         .executableTarget(name: "FTDist",

@@ -48,19 +48,26 @@ final class GreedyHeadTests: XCTestCase {
     /// The real model decodes through the screen (the fp32 model's head is dense): each
     /// generated token is the argmax of the full logits of the same sequence.
     func testRealModelGreedyDecodingEqualsFullLogitsArgmax() throws {
-        let model = try RealModel.load()
-        let inference = GemmaInference(model: model)
-        let prompt: [Int32] = [2, 818, 5279, 529, 7001, 563]
-        let generated = try inference.generateGreedy([prompt], maxNewTokens: 12, stopToken: -1)[0]
-        XCTAssertEqual(generated.count, 12)
-        XCTAssertNotNil(inference.greedyTokens, "the last decode step's token came from the screen, not from every logit")
-        let reference = GemmaInference(model: model), v = model.config.vocabSize
-        let cache = KVCache(config: model.config, capacity: prompt.count + 12)
-        var logits = try reference.forward([prompt], caches: [cache], logits: .last)
-        for token in generated {
-            let chosen = logits.withUnsafeBufferPointer { GemmaInference.argmax($0.baseAddress!, count: v) }
-            XCTAssertEqual(token, chosen)
-            logits = try reference.forward([[token]], caches: [cache], logits: .last)
-        }
+        try assertGreedyDecodingIsTheFullLogitsArgmax(GemmaWeights(model: RealModel.load()), newTokens: 12)
+    }
+}
+
+/// Decodes `newTokens` greedy tokens of a fixed prompt, checks that the last one came from the
+/// model's screen (not from every logit), and that each token is the argmax of the logits a
+/// second GemmaInference computes in full for the same sequence.
+func assertGreedyDecodingIsTheFullLogitsArgmax(_ weights: GemmaWeights, newTokens: Int,
+                                               file: StaticString = #filePath, line: UInt = #line) throws {
+    let inference = GemmaInference(weights: weights)
+    let prompt: [Int32] = [2, 818, 5279, 529, 7001, 563]
+    let generated = try inference.generateGreedy([prompt], maxNewTokens: newTokens, stopToken: -1)[0]
+    XCTAssertEqual(generated.count, newTokens, file: file, line: line)
+    XCTAssertNotNil(inference.greedyTokens, "the last decode step's token came from the screen, not from every logit",
+                    file: file, line: line)
+    let reference = GemmaInference(weights: weights), v = weights.config.vocabSize
+    let cache = KVCache(config: weights.config, capacity: prompt.count + newTokens)
+    var logits = try reference.forward([prompt], caches: [cache], logits: .last)
+    for token in generated {
+        XCTAssertEqual(token, logits.withUnsafeBufferPointer { GemmaInference.argmax($0.baseAddress!, count: v) }, file: file, line: line)
+        logits = try reference.forward([[token]], caches: [cache], logits: .last)
     }
 }

@@ -217,4 +217,70 @@ final class VectorKernelsTests: XCTestCase {
             XCTAssertEqual(out.map(\.bitPattern), reference.map(\.bitPattern), "width \(width)")
         }
     }
+
+    /// The integer screen's rows (Q8_0GreedyHead): approximate[r] equals Σ_b d · dx · Σ q · xq
+    /// computed in integers, within fp32 rounding, bound[r] equals Σ_b |d| · xErrors[b], and the
+    /// floor is the largest difference. Random blocks (every int8 value, −128 included, random
+    /// signs of the scale) and rows of −128 and of alternating ±127 against ±127 values, where a
+    /// 16-bit pair sum would saturate if q went in signed; 13 and 20 blocks per row (groups of
+    /// 8, pairs and a last single block).
+    func testIntegerRowDotsEqualTheIntegerSumWithinRounding() {
+        var rng = SplitMix64(seed: 17)
+        for blocks in [13, 20] {
+            let rows = 7
+            var bytes = randomBlocks(.q8_0, blocks: rows * blocks, exponents: 5...20, rng: &rng)
+            for b in 0..<blocks {
+                for i in 0..<32 {
+                    bytes[(5 * blocks + b) * 34 + 2 + i] = 0x80
+                    bytes[(6 * blocks + b) * 34 + 2 + i] = UInt8(bitPattern: i % 2 == 0 ? 127 : -127)
+                }
+            }
+            var values = (0..<32 * blocks).map { _ in Int8(rng.int(255) - 127) }
+            for i in 0..<32 { values[i] = i % 2 == 0 ? -127 : 127 }
+            let scales = (0..<blocks).map { _ in Float(rng.uniform() * 0.01 + 0.001) }
+            let errors = (0..<blocks).map { _ in Float(rng.uniform()) }
+            var y = [Float](repeating: .nan, count: rows + 1), bound = y
+            let (floor, finite) = bytes.withUnsafeBytes { w in
+                VectorKernels.q8_0IntegerRowDots(&y, bound: &bound, w.baseAddress!, rowBytes: 34 * blocks, xValues: values,
+                                                 xScales: scales, xErrors: errors, blocks: blocks, rows: 0..<rows)
+            }
+            XCTAssertTrue(finite)
+            XCTAssertTrue(y[rows].isNaN && bound[rows].isNaN, "nothing written beyond the rows")
+            var largest = -Float.infinity
+            for r in 0..<rows {
+                var exact = 0.0, magnitude = 0.0, expectedBound = 0.0
+                for b in 0..<blocks {
+                    let block = r * blocks + b
+                    let d = Double(Float(Float16(bitPattern: UInt16(bytes[block * 34]) | UInt16(bytes[block * 34 + 1]) << 8)))
+                    var sum = 0
+                    for i in 0..<32 { sum += Int(Int8(bitPattern: bytes[block * 34 + 2 + i])) * Int(values[32 * b + i]) }
+                    exact += d * Double(scales[b]) * Double(sum)
+                    magnitude += abs(d * Double(scales[b]) * Double(sum))
+                    expectedBound += abs(d) * Double(errors[b])
+                }
+                XCTAssertEqual(Double(y[r]), exact, accuracy: magnitude * 1e-6, "\(blocks) blocks, row \(r)")
+                XCTAssertEqual(Double(bound[r]), expectedBound, accuracy: expectedBound * 1e-6, "\(blocks) blocks, row \(r)")
+                largest = max(largest, y[r] - bound[r])
+            }
+            XCTAssertEqual(floor, largest)
+        }
+    }
+
+    /// rowsReaching: the rows with approximate + bound ≥ floor in order, at counts that are not
+    /// multiples of the vector width, the first `capacity` of more; a NaN never reaches.
+    func testRowsReachingListsTheRowsInOrder() {
+        var rng = SplitMix64(seed: 23)
+        for count in [1, 8, 37, 1000] {
+            var a = (0..<count).map { _ in Float(rng.normal()) }, m = (0..<count).map { _ in Float(rng.uniform()) }
+            if count > 3 { (a[2], m[3]) = (.nan, .nan) }
+            let floor: Float = 0.8
+            let expected = (0..<count).filter { a[$0] + m[$0] >= floor }.map(Int32.init)
+            for capacity in [count, 2] {
+                var rows = [Int32](repeating: -1, count: capacity)
+                let found = VectorKernels.rowsReaching(floor, approximate: a, bound: m, count: count, into: &rows, capacity: capacity)
+                XCTAssertEqual(found, expected.count, "\(count) rows")
+                XCTAssertEqual(Array(rows.prefix(min(found, capacity))), Array(expected.prefix(capacity)), "\(count) rows, capacity \(capacity)")
+            }
+        }
+    }
 }

@@ -13,9 +13,10 @@ public final class GemmaInference {
     private let logitsBuffer = GrowableBuffer()
     /// Prefill and decode time of every generateGreedy call so far (reset it to measure anew).
     public var timing = GenerationTiming()
-    /// Greedy decoding's tokens without every logit, over a dense fp32 head (GreedyHead.swift),
-    /// made on the first forward that asks for tokens of at most fewRowsLimit rows.
-    private lazy var greedyHead: GreedyHead? = (weights.embedding as? DenseProjection).flatMap(GreedyHead.init(head:))
+    /// Greedy decoding's tokens without every logit, over a dense fp32 head (GreedyHead.swift)
+    /// or a Q8_0 one (Q8_0GreedyHead.swift), made on the first forward that asks for tokens of
+    /// at most fewRowsLimit rows.
+    private lazy var greedyHead: (any GreedyTokenSource)? = greedyTokenSource(for: weights.embedding)
     /// Makes GreedyHead's copy now rather than on the first decode step, so that a caller that
     /// times its prompts (generate, predict) counts the copy in its load time.
     public func prepareGreedyDecoding() { _ = greedyHead }

@@ -24,8 +24,23 @@ import ModelKernels
 // load for generate and predict, else on the first step of at most fewRowsLimit rows.
 // Measured: docs/DESIGN.md, "Greedy decoding reads a Q8_0 copy of a dense head".
 
+/// Greedy decoding's tokens without every logit: GreedyHead (above) for a dense fp32 head,
+/// Q8_0GreedyHead for a head in Q8_0 blocks.
+protocol GreedyTokenSource: AnyObject {
+    /// The index of the largest logit of each of the n rows of x [n, C] (the first on a tie),
+    /// bit for bit the full head's; nil when some row needs the full head.
+    func tokens(_ x: UnsafePointer<Float>, rows n: Int) -> [Int32]?
+}
+
+/// The screen for `head`, if it has one.
+func greedyTokenSource(for head: any TokenEmbedding) -> (any GreedyTokenSource)? {
+    if let dense = head as? DenseProjection { return GreedyHead(head: dense) }
+    if let quantized = head as? QuantizedProjection { return Q8_0GreedyHead(head: quantized) }
+    return nil
+}
+
 /// The greedy tokens of a few rows of final hidden states over a dense fp32 head (above).
-final class GreedyHead {
+final class GreedyHead: GreedyTokenSource {
     let head: DenseProjection
     private let screen: QuantizedProjection
     private let screenBlocks: UnsafeMutableRawPointer
