@@ -221,14 +221,16 @@ final class VectorKernelsTests: XCTestCase {
     /// The integer screen's rows (Q8_0GreedyHead): approximate[r] equals Σ_b d · dx · Σ q · xq
     /// computed in integers, within fp32 rounding, bound[r] equals Σ_b |d| · xErrors[b], and the
     /// floor is the largest difference. Random blocks (every int8 value, −128 included, random
-    /// signs of the scale) and rows of −128 and of alternating ±127 against ±127 values, where a
-    /// 16-bit pair sum would saturate if q went in signed; 13 and 20 blocks per row (groups of
-    /// 8, pairs and a last single block).
+    /// signs of the scale, subnormal and zero scales) and rows of −128 and of alternating ±127
+    /// against ±127 values, where a 16-bit pair sum would saturate if q went in signed; 13 and
+    /// 20 blocks per row (groups of 8, pairs and a last single block).
     func testIntegerRowDotsEqualTheIntegerSumWithinRounding() {
         var rng = SplitMix64(seed: 17)
         for blocks in [13, 20] {
             let rows = 7
-            var bytes = randomBlocks(.q8_0, blocks: rows * blocks, exponents: 5...20, rng: &rng)
+            var bytes = randomBlocks(.q8_0, blocks: rows * blocks, exponents: 0...20, rng: &rng)
+            // a zero scale and a negative subnormal one (F16C's conversion of both)
+            (bytes[3 * 34], bytes[3 * 34 + 1], bytes[(blocks + 9) * 34], bytes[(blocks + 9) * 34 + 1]) = (0, 0, 0x01, 0x80)
             for b in 0..<blocks {
                 for i in 0..<32 {
                     bytes[(5 * blocks + b) * 34 + 2 + i] = 0x80

@@ -5,6 +5,10 @@ import KernelsInC
 // counterpart among Swift's SIMD operations.
 
 extension VectorKernels {
+    /// Whether q8_0IntegerRowDots runs AVX2's byte multiply-adds (x86-64); elsewhere it is a
+    /// plain C loop, and greedy decoding computes every logit instead.
+    public static let integerRowDotsAreVectorized = q8_0IntegerRowDotsAreVectorized() != 0
+
     /// For r in `rows` of a Q8_0 matrix (rows `rowBytes` apart at w, `blocks` blocks each) and x
     /// quantized per block of 32 (values xValues [32 · blocks], |value| ≤ 127, scales xScales
     /// [blocks]): approximate[r] = Σ_b d_rb · xScales[b] · Σ_i q_rbi · xValues_bi, with the inner

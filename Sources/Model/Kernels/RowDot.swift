@@ -1,5 +1,3 @@
-import KernelsInC
-
 // Dot products of one weight row with a few rows of x: decoding's matrix-vector products once
 // the row is in L1 (as fp32 weights, or dequantized into a row buffer). Summed exactly as
 // Model/Layers/FewRowsLinear.swift's `dot` (four 8-lane partial sums, a product then an add —
@@ -31,7 +29,6 @@ extension VectorKernels {
                                _ w: UnsafePointer<Float>, inputs: Int, rowStride: Int, rows: Range<Int>) {
         for r in rows {
             let row = w + r * rowStride
-            prefetchAhead(row, 4 * inputs)
             for s in 0..<n { y[s * outputs + r] = dot(row, x + s * inputs, count: inputs) }
         }
     }

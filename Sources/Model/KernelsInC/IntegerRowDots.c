@@ -16,11 +16,13 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
-static inline float halfToFloat(const uint8_t *p) {
+static inline uint16_t halfBits(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+    return h;
 }
+
+static inline float halfToFloat(const uint8_t *p) { return _cvtsh_ss(halfBits(p)); }
 
 static inline float sum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -46,6 +48,14 @@ static inline float halfToFloat(const uint8_t *p) {
 }
 #endif
 
+int q8_0IntegerRowDotsAreVectorized(void) {
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 float q8_0IntegerRowDots(float *approximate, float *bound, const void *w, long rowBytes,
                          const int8_t *xq, const float *xScales, const float *xErrors, long blocks,
                          long first, long last, int *notFinite) {
@@ -64,14 +74,14 @@ float q8_0IntegerRowDots(float *approximate, float *bound, const void *w, long r
         for (; b + 8 <= blocks; b += 8) {
             const uint8_t *b0 = row + 34 * b;
             __m128i halves = _mm_setzero_si128();
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 0 * 34), 0);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 1 * 34), 1);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 2 * 34), 2);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 3 * 34), 3);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 4 * 34), 4);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 5 * 34), 5);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 6 * 34), 6);
-            halves = _mm_insert_epi16(halves, *(const uint16_t *)(b0 + 7 * 34), 7);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 0 * 34), 0);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 1 * 34), 1);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 2 * 34), 2);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 3 * 34), 3);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 4 * 34), 4);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 5 * 34), 5);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 6 * 34), 6);
+            halves = _mm_insert_epi16(halves, halfBits(b0 + 7 * 34), 7);
             __m256 d = _mm256_cvtph_ps(halves);
             float products[8];
             _mm256_storeu_ps(products, _mm256_mul_ps(d, _mm256_loadu_ps(xScales + b)));

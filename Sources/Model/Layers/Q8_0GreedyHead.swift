@@ -19,10 +19,13 @@ import ModelKernels
 //   |Ê·x − Ê·x̂|            ≤ Σ_b |d_rb| · 128 · ‖x_b − x̂_b‖₁,
 //   fp32 rounding of logit[r] ≤ ρ · Σ_i |Ê_i x_i| ≤ Σ_b |d_rb| · 128 · ρ ‖x_b‖₁,
 //   fp32 rounding of a[r]     ≤ Σ_b |d_rb| · 128 · ρ ‖x̂_b‖₁  (the integer sums are exact),
-// with ρ = GreedyHead.rounding (1e-4, more than ten times the worst case of a 640-term fp32 sum
-// and the comparisons after it), so margin[r] = Σ_b |d_rb| · e_b with
+// with ρ = GreedyHead.rounding (1e-4; both sums are shallow trees — per lane one multiply-add
+// per block, then 8 lanes — whose rounding is below ≈2e-6 of Σ|terms| for 20 blocks; the
+// comparisons after it round monotonically), so margin[r] = Σ_b |d_rb| · e_b with
 //   e_b = 128 · (‖x_b − x̂_b‖₁ + ρ (‖x_b‖₁ + ‖x̂_b‖₁)) · (1 + 1e-4),
-// the last factor for the fp32 rounding of that sum itself. Measured: docs/DESIGN.md, "Greedy
+// the last factor for the fp32 rounding of that sum itself. ρ is relative: it assumes no
+// product underflows or overflows fp32, which holds for RMSNorm's outputs against real weights
+// (anything infinite or NaN falls back to the full head). Measured: docs/DESIGN.md, "Greedy
 // decoding screens a Q8_0 head in 8-bit integers".
 
 /// The greedy token of one row of final hidden states over a Q8_0 head (above).
@@ -43,9 +46,9 @@ final class Q8_0GreedyHead: GreedyTokenSource {
     private let chunk: Int
 
     /// nil unless `head` is Q8_0 blocks and this CPU runs ModelKernels (its full-head row dots
-    /// are then the vector ones the candidates recompute).
+    /// are then the vector ones the candidates recompute) with AVX2's byte multiply-adds.
     init?(head: QuantizedProjection) {
-        guard head.type == .q8_0, head.hasVectorRowDots else { return nil }
+        guard head.type == .q8_0, head.hasVectorRowDots, VectorKernels.integerRowDotsAreVectorized else { return nil }
         self.head = head
         blocks = head.inputs / 32
         values = [Int8](repeating: 0, count: head.inputs)
@@ -85,9 +88,9 @@ final class Q8_0GreedyHead: GreedyTokenSource {
         return candidates.withUnsafeMutableBufferPointer { rows -> [Int32]? in
             let count = VectorKernels.rowsReaching(floor, approximate: a, bound: m, count: v, into: rows.baseAddress!, capacity: capacity)
             guard count > 0, count <= capacity else { return nil }
-            var best: Int32 = -1, bestLogit = -Float.infinity, logit: Float = 0
+            var best: Int32 = -1, bestLogit = -Float.infinity
             for r in rows.prefix(count) {
-                withUnsafeMutablePointer(to: &logit) { head.vectorRowDots($0 - Int(r), x, rows: Int(r)..<Int(r) + 1) }
+                let logit = head.vectorRowDot(row: Int(r), x)
                 guard logit.isFinite else { return nil }
                 if best < 0 || logit > bestLogit { (best, bestLogit) = (r, logit) }
             }

@@ -102,6 +102,14 @@ public final class QuantizedProjection: TokenEmbedding, ColumnTileSource {
         VectorKernels.rowDots(type.vectorFormat!, y, blocks, rowBytes: rowBytes, x, inputs: inputs, rows: rows)
     }
 
+    /// W[r] · x for one row of x: vectorRowDots' value of that row (each row's dot product is
+    /// computed alone, so it is the same bits as in a whole forward).
+    func vectorRowDot(row r: Int, _ x: UnsafePointer<Float>) -> Float {
+        var y: Float = 0
+        VectorKernels.rowDots(type.vectorFormat!, &y, blocks + r * rowBytes, rowBytes: rowBytes, x, inputs: inputs, rows: 0..<1)
+        return y
+    }
+
     public func backward(dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, rows n: Int,
                          accumulate: Bool, gradients: UnsafeMutablePointer<Float>) {
         guard n > 0 else { return }

@@ -7,7 +7,7 @@
 // multiply-adds of bytes (vpmaddubsw, vpmaddwd), which have no counterpart among Swift's SIMD
 // operations. Built for AVX2 + FMA + F16C on x86-64 like ModelKernels (Package.swift), and
 // called, through ModelKernels' VectorKernels, only where the CPU has them. Elsewhere the
-// same functions are plain C loops that compute the same values.
+// same functions are plain C loops that compute the same quantities (summed in another order).
 
 /// Asks for the cache lines of [start, start + bytes) to be loaded into every cache level, for
 /// reading soon. Never faults: an address outside the process's memory is ignored, so a kernel
@@ -17,6 +17,10 @@ static inline void prefetchLinesForRead(const void *start, long bytes) {
     const char *p = (const char *)start;
     for (long i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
 }
+
+/// 1 when q8_0IntegerRowDots was built with AVX2's byte multiply-adds, 0 for the plain C loop
+/// (which the greedy screen does not use: on such a CPU it would not be faster than the full head).
+int q8_0IntegerRowDotsAreVectorized(void);
 
 /// Prefetches the `bytes` that lie 2 KB beyond `start`. Called once per row with that row's
 /// length, it keeps a stream of rows ahead of the arithmetic. Decoding streams each weight once,
