@@ -1,4 +1,5 @@
 import Foundation
+import Model
 import Report
 
 /// Rank 0's writer of a run directory (the files are named by RunFiles): run_config.json at
@@ -23,19 +24,20 @@ public final class RunDirectory {
     public func writeJSON<T: Encodable>(_ value: T, to name: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(value).write(to: URL(fileURLWithPath: files.path(name)), options: .atomic)
+        let data = try encoder.encode(value), path = files.path(name)
+        try naming(path) { try data.write(to: URL(fileURLWithPath: path), options: .atomic) }
     }
 
     /// Append one JSON line to metrics.jsonl. On resume the lines after the checkpoint's step
     /// are dropped first (they belong to the part of the run being redone).
     public func appendMetrics(_ record: StepRecord) throws {
         if metrics == nil { metrics = try openAppending(files.metricsPath) }
-        try appendLine(record, to: metrics!)
+        try appendLine(record, to: metrics!, path: files.metricsPath)
     }
 
     public func appendValidation(_ record: ValidationRecord) throws {
         if validation == nil { validation = try openAppending(files.validationPath) }
-        try appendLine(record, to: validation!)
+        try appendLine(record, to: validation!, path: files.validationPath)
     }
 
     /// Keep only metrics and validation lines whose step is ≤ `step` (resume after a crash past
@@ -59,13 +61,20 @@ public final class RunDirectory {
             throw MessageError("cannot create \(path)")
         }
         guard let h = FileHandle(forWritingAtPath: path) else { throw MessageError("cannot open \(path) for writing") }
-        try h.seekToEnd()
+        try naming(path) { try h.seekToEnd() }
         return h
     }
 
-    private func appendLine<T: Encodable>(_ value: T, to handle: FileHandle) throws {
+    private func appendLine<T: Encodable>(_ value: T, to handle: FileHandle, path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try handle.write(contentsOf: try encoder.encode(value) + Data("\n".utf8))
+        let line = try encoder.encode(value) + Data("\n".utf8)
+        try naming(path) { try handle.write(contentsOf: line) }
+    }
+
+    /// Runs `write`, and names `path` and the system's reason in its error (a full disk, a
+    /// file-size limit): Foundation's own errors name neither.
+    private func naming(_ path: String, _ write: () throws -> Void) throws {
+        do { try write() } catch { throw MessageError("cannot write \(path): \(ModelFileError.systemReason(error))") }
     }
 }
