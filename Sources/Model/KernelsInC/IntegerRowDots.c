@@ -13,7 +13,14 @@
 #include <math.h>
 #include <string.h>
 
+// Built with AVX2 + FMA + F16C (x86-64, Package.swift's flags): the vector loops; else plain C.
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define VECTOR_LOOPS 1
+#else
+#define VECTOR_LOOPS 0
+#endif
+
+#if VECTOR_LOOPS
 #include <immintrin.h>
 
 static inline uint16_t halfBits(const uint8_t *p) {
@@ -48,13 +55,7 @@ static inline float halfToFloat(const uint8_t *p) {
 }
 #endif
 
-int q8_0IntegerRowDotsAreVectorized(void) {
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
-    return 1;
-#else
-    return 0;
-#endif
-}
+int q8_0IntegerRowDotsAreVectorized(void) { return VECTOR_LOOPS; }
 
 float q8_0IntegerRowDots(float *approximate, float *bound, const void *w, long rowBytes,
                          const int8_t *xq, const float *xScales, const float *xErrors, long blocks,
@@ -65,7 +66,7 @@ float q8_0IntegerRowDots(float *approximate, float *bound, const void *w, long r
         const uint8_t *row = (const uint8_t *)w + r * rowBytes;
         prefetchAhead(row, rowBytes);
         float margin = 0, sum;
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if VECTOR_LOOPS
         __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(), margins = _mm256_setzero_ps();
         long b = 0;
         // 8 blocks at a time: their scales gathered into one vector, converted, multiplied and
@@ -130,7 +131,7 @@ float q8_0IntegerRowDots(float *approximate, float *bound, const void *w, long r
 long rowsReaching(const float *approximate, const float *bound, long count, float floor,
                   int32_t *rows, long capacity) {
     long found = 0, r = 0;
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#if VECTOR_LOOPS
     __m256 f = _mm256_set1_ps(floor);
     for (; r + 8 <= count; r += 8) {
         __m256 high = _mm256_add_ps(_mm256_loadu_ps(approximate + r), _mm256_loadu_ps(bound + r));

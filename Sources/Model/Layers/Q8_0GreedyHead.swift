@@ -32,18 +32,17 @@ import ModelKernels
 final class Q8_0GreedyHead: GreedyTokenSource {
     let head: QuantizedProjection
     private let blocks: Int
-    /// a and margin of every row, for the call in progress [V].
-    private let approximate = GrowableBuffer()
-    private let margin = GrowableBuffer()
+    /// Rows per chunk of the parallel pass, and the number of chunks.
+    private let chunk: Int, chunks: Int
+    /// a and margin of every row [V], for the call in progress.
+    private let approximate: FloatBuffer, margin: FloatBuffer
     /// x̂ of the call in progress: values [C], dx and e per block [C / 32].
-    private var values: [Int8]
-    private var scales: [Float]
-    private var errors: [Float]
-    private var candidates: [Int32]
-    /// Per chunk of rows: the largest a − margin, and whether all its values were finite.
-    private var floors: [Float]
-    private var finite: [Bool]
-    private let chunk: Int
+    private let values: UnsafeMutablePointer<Int8>
+    private let scales: FloatBuffer, errors: FloatBuffer
+    /// Per chunk of rows: the largest a − margin, NaN when one of the chunk's values is not finite.
+    private let floors: FloatBuffer
+    /// The candidate rows of the call in progress [GreedyHead.candidateLimit].
+    private let candidates: UnsafeMutablePointer<Int32>
 
     /// nil unless `head` is Q8_0 blocks and this CPU runs ModelKernels (its full-head row dots
     /// are then the vector ones the candidates recompute) with AVX2's byte multiply-adds.
@@ -51,57 +50,56 @@ final class Q8_0GreedyHead: GreedyTokenSource {
         guard head.type == .q8_0, head.hasVectorRowDots, VectorKernels.integerRowDotsAreVectorized else { return nil }
         self.head = head
         blocks = head.inputs / 32
-        values = [Int8](repeating: 0, count: head.inputs)
-        scales = [Float](repeating: 0, count: blocks)
-        errors = [Float](repeating: 0, count: blocks)
-        candidates = [Int32](repeating: 0, count: GreedyHead.candidateLimit)
         chunk = fewRowsChunk(outputs: head.outputs)
-        floors = [Float](repeating: 0, count: (head.outputs + chunk - 1) / chunk)
-        finite = [Bool](repeating: true, count: floors.count)
-        approximate.reserve(head.outputs)
-        margin.reserve(head.outputs)
+        chunks = (head.outputs + chunk - 1) / chunk
+        approximate = FloatBuffer(count: head.outputs, zeroed: false)
+        margin = FloatBuffer(count: head.outputs, zeroed: false)
+        values = .allocate(capacity: head.inputs)
+        scales = FloatBuffer(count: blocks, zeroed: false)
+        errors = FloatBuffer(count: blocks, zeroed: false)
+        floors = FloatBuffer(count: chunks, zeroed: false)
+        candidates = .allocate(capacity: GreedyHead.candidateLimit)
+    }
+
+    deinit {
+        values.deallocate()
+        candidates.deallocate()
     }
 
     func tokens(_ x: UnsafePointer<Float>, rows n: Int) -> [Int32]? {
         // several rows: the full head reads each weight row once for all of them
-        guard n == 1, Self.quantize(x, count: head.inputs, values: &values, scales: &scales, errors: &errors) else { return nil }
-        let (v, chunk, blocks) = (head.outputs, chunk, blocks)
-        let (a, m) = (approximate.pointer, margin.pointer)
-        values.withUnsafeBufferPointer { xq in
-            scales.withUnsafeBufferPointer { dx in
-                errors.withUnsafeBufferPointer { e in
-                    floors.withUnsafeMutableBufferPointer { floors in
-                        finite.withUnsafeMutableBufferPointer { finite in
-                            let (floors, finite) = (floors.baseAddress!, finite.baseAddress!)
-                            hotParallelChunks(0..<v, chunk: chunk) { c, lo, hi in
-                                (floors[c], finite[c]) = VectorKernels.q8_0IntegerRowDots(
-                                    a, bound: m, head.blocks, rowBytes: head.rowBytes, xValues: xq.baseAddress!,
-                                    xScales: dx.baseAddress!, xErrors: e.baseAddress!, blocks: blocks, rows: lo..<hi)
-                            }
-                        }
-                    }
-                }
-            }
+        guard n == 1, Self.quantize(x, count: head.inputs, values: values, scales: scales.pointer, errors: errors.pointer) else {
+            return nil
         }
-        guard !finite.contains(false), let floor = floors.max(), floor.isFinite else { return nil }
-        let capacity = candidates.count
-        return candidates.withUnsafeMutableBufferPointer { rows -> [Int32]? in
-            let count = VectorKernels.rowsReaching(floor, approximate: a, bound: m, count: v, into: rows.baseAddress!, capacity: capacity)
-            guard count > 0, count <= capacity else { return nil }
-            var best: Int32 = -1, bestLogit = -Float.infinity
-            for r in rows.prefix(count) {
-                let logit = head.vectorRowDot(row: Int(r), x)
-                guard logit.isFinite else { return nil }
-                if best < 0 || logit > bestLogit { (best, bestLogit) = (r, logit) }
-            }
-            return [best]
+        let (a, m, floors) = (approximate.pointer, margin.pointer, floors.pointer)
+        hotParallelChunks(0..<head.outputs, chunk: chunk) { c, lo, hi in
+            let (floor, finite) = VectorKernels.q8_0IntegerRowDots(
+                a, bound: m, head.blocks, rowBytes: head.rowBytes, xValues: values, xScales: scales.pointer,
+                xErrors: errors.pointer, blocks: blocks, rows: lo..<hi)
+            floors[c] = finite ? floor : .nan
         }
+        var floor = -Float.infinity
+        for c in 0..<chunks {
+            guard !floors[c].isNaN else { return nil }
+            floor = max(floor, floors[c])
+        }
+        guard floor.isFinite else { return nil }
+        let count = VectorKernels.rowsReaching(floor, approximate: a, bound: m, count: head.outputs, into: candidates,
+                                               capacity: GreedyHead.candidateLimit)
+        guard count > 0, count <= GreedyHead.candidateLimit else { return nil }
+        var best: Int32 = -1, bestLogit = -Float.infinity
+        for r in UnsafeBufferPointer(start: candidates, count: count) {
+            let logit = head.vectorRowDot(row: Int(r), x)
+            guard logit.isFinite else { return nil }
+            if best < 0 || logit > bestLogit { (best, bestLogit) = (r, logit) }
+        }
+        return [best]
     }
 
     /// x [count] as 8-bit values per block of 32 (above): scales[b] = dx_b, values within ±127,
     /// errors[b] = e_b, summed in Double and rounded up. false when x is not finite.
-    static func quantize(_ x: UnsafePointer<Float>, count c: Int, values: inout [Int8], scales: inout [Float],
-                         errors: inout [Float]) -> Bool {
+    static func quantize(_ x: UnsafePointer<Float>, count c: Int, values: UnsafeMutablePointer<Int8>,
+                         scales: UnsafeMutablePointer<Float>, errors: UnsafeMutablePointer<Float>) -> Bool {
         let rho = Double(GreedyHead.rounding)
         for b in 0..<c / 32 {
             var largest: Float = 0
