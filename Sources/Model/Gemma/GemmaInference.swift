@@ -17,8 +17,9 @@ public final class GemmaInference {
     /// or a Q8_0 one (Q8_0GreedyHead.swift), made on the first forward that asks for tokens of
     /// at most fewRowsLimit rows.
     private lazy var greedyHead: (any GreedyTokenSource)? = greedyTokenSource(for: weights.embedding)
-    /// Makes GreedyHead's copy now rather than on the first decode step, so that a caller that
-    /// times its prompts (generate, predict) counts the copy in its load time.
+    /// Makes the greedy screen now (GreedyHead's Q8_0 copy of a dense head, Q8_0GreedyHead's
+    /// buffers) rather than on the first decode step, so that a caller that times its prompts
+    /// (generate, predict) counts it in its load time.
     public func prepareGreedyDecoding() { _ = greedyHead }
     /// The tokens of the last `forwardInPlace(greedy: true)` when GreedyHead chose them (its logits
     /// were then not computed), else nil.

@@ -9,15 +9,6 @@
 // called, through ModelKernels' VectorKernels, only where the CPU has them. Elsewhere the
 // same functions are plain C loops that compute the same quantities (summed in another order).
 
-/// Asks for the cache lines of [start, start + bytes) to be loaded into every cache level, for
-/// reading soon. Never faults: an address outside the process's memory is ignored, so a kernel
-/// may prefetch past the end of its rows. Static inline: Swift's importer compiles it into each
-/// caller, where it becomes one prefetcht0 per line.
-static inline void prefetchLinesForRead(const void *start, long bytes) {
-    const char *p = (const char *)start;
-    for (long i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
-}
-
 /// 1 when q8_0IntegerRowDots was built with AVX2's byte multiply-adds, 0 for the plain C loop
 /// (which the greedy screen does not use: on such a CPU it would not be faster than the full head).
 int q8_0IntegerRowDotsAreVectorized(void);
@@ -27,8 +18,12 @@ int q8_0IntegerRowDotsAreVectorized(void);
 /// and the hardware prefetcher alone left the row dots short of the memory's speed: two threads
 /// over the 178 MB Q8_0 head, 7.2 ms per pass without, 6.0 ms with 2 KB ahead (4.8 ms merely
 /// loading the bytes); 680 bytes ahead gave 6.6–6.9 ms, 4 KB the same as 2 KB.
+/// One prefetcht0 per cache line (for reading, into every level). A prefetch never faults — an
+/// address outside the process's memory is ignored — so the last rows may ask past the matrix's
+/// end. Static inline: Swift's importer compiles it into each caller.
 static inline void prefetchAhead(const void *start, long bytes) {
-    prefetchLinesForRead((const char *)start + 2048, bytes);
+    const char *p = (const char *)start + 2048;
+    for (long i = 0; i < bytes; i += 64) __builtin_prefetch(p + i, 0, 3);
 }
 
 /// For the rows r in [first, last) of a Q8_0 matrix — row r at w + r · rowBytes, `blocks`
